@@ -1,0 +1,1 @@
+"""Maillage's FastAPI application, services, CLI and templates."""

@@ -1,0 +1,39 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api.errors import install_error_handlers
+from api.routers import organisations, territories
+from api.settings import Settings, get_settings
+from models.db import make_engine, make_session_factory
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Maillage",
+        version="0.1.0",
+        description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "
+        "territoire : compétences, besoins, appels à projets.",
+    )
+    engine = make_engine(settings.effective_database_url, echo=settings.sql_echo)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    install_error_handlers(app)
+    app.include_router(organisations.router)
+    app.include_router(territories.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["système"])
+    def healthz() -> dict[str, str]:
+        """Liveness check."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,208 @@
+"""The `maillage` command line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.errors import AppError
+from api.settings import Settings, get_settings
+from models import migrate
+from models.db import make_engine, make_session_factory
+
+app = typer.Typer(
+    help="Maillage : mise en relation des organismes Hlm et de leurs partenaires.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Base de données : migrations.", no_args_is_help=True)
+territories_app = typer.Typer(help="Référentiel des territoires.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(territories_app, name="territories")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _engine(settings: Settings) -> Engine:
+    return make_engine(settings.effective_database_url, echo=settings.sql_echo)
+
+
+@contextmanager
+def _unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One transaction per command; a French message instead of a traceback on AppError."""
+    factory = make_session_factory(engine)
+    try:
+        with factory() as session, session.begin():
+            yield session
+    except AppError as exc:
+        err_console.print(f"[red]Erreur :[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def _timed(label: str, work: Callable[[], T]) -> T:
+    start = time.perf_counter()
+    with console.status(label):
+        result = work()
+    console.print(f"{label} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+    return result
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Révision cible.")] = "head") -> None:
+    """Apply the migrations up to REVISION (head by default)."""
+    settings = get_settings()
+    migrate.upgrade(_engine(settings), revision)
+    console.print(f"Base à jour ({migrate.current_revision(_engine(settings))}).")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Révision cible.")]) -> None:
+    """Revert the migrations down to REVISION ('base' empties the database)."""
+    settings = get_settings()
+    migrate.downgrade(_engine(settings), revision)
+    console.print(f"Base ramenée à {migrate.current_revision(_engine(settings)) or 'base'}.")
+
+
+@territories_app.command("load")
+def territories_load() -> None:
+    """Load (or refresh) the French territory referential, geography 2026."""
+    from api.services.territories import REFERENTIAL_FILE, load_territories
+
+    settings = get_settings()
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    with _unit_of_work(engine) as session:
+        report = _timed(
+            "Chargement des territoires",
+            lambda: load_territories(session, settings.fixtures_dir / REFERENTIAL_FILE),
+        )
+    console.print(
+        f"{report.inserted} territoires ajoutés, {report.updated} mis à jour, "
+        f"{report.postal_codes} codes postaux."
+    )
+
+
+@territories_app.command("lookup")
+def territories_lookup(
+    query: Annotated[
+        str, typer.Argument(help="Nom, code postal, code INSEE ou référence (epci:…).")
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Find territories by name, postal code, INSEE code, SIREN or reference."""
+    from api.services import territories as service
+
+    settings = get_settings()
+    with _unit_of_work(_engine(settings)) as session:
+        if service.count_territories(session) == 0:
+            err_console.print(
+                "[red]Erreur :[/red] le référentiel des territoires n'est pas chargé : "
+                "lancez « maillage territories load »."
+            )
+            raise typer.Exit(1)
+        text = query.strip()
+        found = []
+        if text.isdigit() and len(text) == 5:
+            found, _ = service.search_territories(
+                session, q=None, postal_code=text, levels=None, limit=limit
+            )
+        if ":" in text or (text.replace(" ", "").isalnum() and any(c.isdigit() for c in text)):
+            for candidate in _lookup_candidates(text):
+                try:
+                    exact = service.resolve_ref(session, candidate)
+                except AppError:
+                    continue
+                found = [exact, *[t for t in found if t.id != exact.id]]
+        elif text:
+            found, _ = service.search_territories(
+                session, q=text, postal_code=None, levels=None, limit=limit
+            )
+        if not found:
+            err_console.print(
+                f"Aucun territoire ne correspond à « {query} ». Le référentiel couvre les communes, "
+                "arrondissements municipaux, EPCI, départements et régions, pas les quartiers ni les "
+                "lieux-dits : cherchez la commune (par exemple « Aix-en-Provence »)."
+            )
+            raise typer.Exit(1)
+        table = Table("nom", "EPCI", "département", "région", "codes postaux")
+        table.add_column("référence", no_wrap=True)
+        for t in service.describe(session, found):
+            table.add_row(
+                t.name,
+                t.epci.name if t.epci else "",
+                t.departement.name if t.departement else "",
+                t.region.name if t.region else "",
+                " ".join(t.postal_codes[:6]) + (" …" if len(t.postal_codes) > 6 else ""),
+                t.ref,
+            )
+        console.print(table)
+
+
+def _lookup_candidates(text: str) -> list[str]:
+    """A bare 2–3 character code is a lookup of both the département and the région."""
+    compact = text.replace(" ", "")
+    if ":" not in compact and 2 <= len(compact) <= 3:
+        return [f"departement:{compact}", f"region:{compact}"]
+    return [text]
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    console.print(f"Maillage sur http://{host}:{port}/ — documentation : http://{host}:{port}/docs")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Adresse d'écoute.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port d'écoute.", min=1, max=65535)] = None,
+) -> None:
+    """Serve the API on the database the settings name."""
+    settings = get_settings()
+    _serve(settings, host or settings.host, port or settings.port)
+
+
+@app.command()
+def demo(
+    serve_: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Servir l'API ensuite.")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Adresse d'écoute.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port d'écoute.", min=1, max=65535)] = None,
+) -> None:
+    """Create (or reuse) the database, load territories and French demo data, then serve."""
+    from api.services.demo import ensure_territories, load_demo
+
+    settings = get_settings()
+    engine = _engine(settings)
+    console.print(f"Base : {engine.url.render_as_string(hide_password=True)}")
+    _timed("Migrations", lambda: migrate.upgrade(engine))
+    with _unit_of_work(engine) as session:
+        loaded = _timed("Territoires", lambda: ensure_territories(session, settings.fixtures_dir))
+        if loaded is None:
+            console.print("Référentiel des territoires déjà chargé.")
+        report = _timed(
+            "Données de démonstration", lambda: load_demo(session, settings.fixtures_dir)
+        )
+    console.print(
+        f"{report.organisations} organisations ({report.statements} énoncés) et "
+        f"{report.calls} appels à projets de démonstration."
+    )
+    if serve_:
+        _serve(settings, host or settings.host, port or settings.port)
+
+
+if __name__ == "__main__":
+    app()

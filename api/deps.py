@@ -1,0 +1,31 @@
+"""Typed dependencies: one database transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Commit once when the route returns, roll back on any exception.
+
+    Scope 'function' ends the dependency before the response is sent, so a failed
+    commit becomes an error response instead of a success reply for lost data.
+    """
+    factory = request.app.state.session_factory
+    with factory() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

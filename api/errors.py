@@ -1,0 +1,199 @@
+"""Application errors and their RFC 9457 problem+json rendering (French messages)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES_FR: dict[int, str] = {
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    422: "Données invalides",
+    500: "Erreur interne",
+}
+
+
+class AppError(Exception):
+    status_code = 400
+    type_slug = "bad-request"
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    type_slug = "invalid-input"
+
+
+class NotFound(AppError):
+    status_code = 404
+    type_slug = "not-found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    type_slug = "conflict"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    type_slug = "forbidden"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description="Where the problem is, e.g. ['body', 'territories', 2]."
+    )
+    msg: str = Field(description="What is wrong, in French.")
+    type: str = Field(default="value_error")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str = Field(description="Short French summary of the kind of problem.")
+    status: int
+    detail: str = Field(description="French explanation of this occurrence.")
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Declare error responses on a route so the OpenAPI document lists them."""
+    return {
+        code: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": TITLES_FR.get(code, ""),
+        }
+        for code in codes
+    }
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    type_slug: str | None = None,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{type_slug}" if type_slug else "about:blank",
+        "title": TITLES_FR.get(status, HTTPStatus(status).phrase),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+_PYDANTIC_FR: dict[str, str] = {
+    "missing": "Champ obligatoire manquant.",
+    "extra_forbidden": "Champ inconnu.",
+    "string_type": "Une chaîne de caractères est attendue.",
+    "int_type": "Un nombre entier est attendu.",
+    "int_parsing": "Un nombre entier est attendu.",
+    "bool_type": "Un booléen est attendu.",
+    "list_type": "Une liste est attendue.",
+    "dict_type": "Un objet est attendu.",
+    "model_type": "Un objet est attendu.",
+    "model_attributes_type": "Un objet est attendu.",
+    "enum": "Valeur non autorisée.",
+    "literal_error": "Valeur non autorisée.",
+    "string_too_short": "Texte trop court.",
+    "string_too_long": "Texte trop long.",
+    "too_short": "Liste trop courte.",
+    "too_long": "Liste trop longue.",
+    "greater_than_equal": "Valeur trop petite.",
+    "less_than_equal": "Valeur trop grande.",
+    "json_invalid": "JSON invalide.",
+    "url_parsing": "Adresse web invalide.",
+    "url_scheme": "L'adresse web doit commencer par http:// ou https://.",
+    "value_error": "Valeur invalide.",
+}
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        kind = str(err.get("type", "value_error"))
+        message = _PYDANTIC_FR.get(kind, "Valeur invalide.")
+        ctx = err.get("ctx") or {}
+        if kind == "value_error" and "error" in ctx:
+            message = str(ctx["error"])
+        elif kind in {"enum", "literal_error"} and "expected" in ctx:
+            message = f"Valeur non autorisée ; valeurs possibles : {ctx['expected']}."
+        elif kind in {"string_too_short", "string_too_long"} and ctx:
+            bound = ctx.get("min_length", ctx.get("max_length"))
+            message = f"{message[:-1]} (limite : {bound} caractères)."
+        elif kind in {"too_short", "too_long"} and ctx:
+            bound = ctx.get("min_length", ctx.get("max_length"))
+            message = f"{message[:-1]} (limite : {bound} éléments)."
+        elif kind in {"greater_than_equal", "less_than_equal"} and ctx:
+            bound = ctx.get("ge", ctx.get("le"))
+            message = f"{message[:-1]} (limite : {bound})."
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        out.append({"loc": loc, "msg": message, "type": kind})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return problem(
+            exc.status_code,
+            exc.message,
+            type_slug=exc.type_slug,
+            instance=request.url.path,
+            errors=exc.errors,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        first = errors[0] if errors else None
+        where = " → ".join(str(p) for p in first["loc"]) if first else ""
+        detail = f"{first['msg']} ({where})" if first else "Requête invalide."
+        if len(errors) > 1:
+            detail += f" et {len(errors) - 1} autre(s) problème(s)."
+        return problem(
+            422, detail, type_slug="invalid-input", instance=request.url.path, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = {
+            404: "Aucune ressource à cette adresse.",
+            405: "Cette méthode n'est pas acceptée à cette adresse.",
+        }.get(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, detail, instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return problem(
+            500,
+            "Une erreur inattendue s'est produite ; rien n'a été enregistré.",
+            instance=request.url.path,
+        )

@@ -1,0 +1,112 @@
+"""Loading the fixtures that ship: territory referential, demo organisations and calls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import InvalidInput
+from api.schemas.organisations import OrganisationIn
+from api.services import territories as territory_service
+from api.services.organisations import upsert_fixture_organisation
+from matcher.text import content_hash
+from models import Call, CallRequirement
+from models.enums import CallStatus
+
+DEMO_SOURCE = "demo"
+
+
+@dataclass(frozen=True)
+class FixtureReport:
+    organisations: int
+    statements: int
+    calls: int
+
+
+def _read_json(path: Path) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise InvalidInput(f"{path} : une liste JSON est attendue.")
+    return data
+
+
+def load_organisations(session: Session, path: Path) -> tuple[int, int]:
+    """Upsert every organisation of a fixture file (keyed by its slug)."""
+    organisations = statements = 0
+    for record in _read_json(path):
+        record = dict(record)
+        slug = record.pop("slug")
+        try:
+            data = OrganisationIn.model_validate(record)
+        except ValidationError as exc:
+            raise InvalidInput(f"{path.name}, organisation « {slug} » : {exc}") from exc
+        try:
+            upsert_fixture_organisation(session, slug, data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path.name}, organisation « {slug} » : {exc.message}") from exc
+        organisations += 1
+        statements += len(data.statements)
+    return organisations, statements
+
+
+def load_calls(session: Session, path: Path, *, today: date | None = None) -> int:
+    """Upsert the demo calls; their dates are relative to `today` so the demo never ages."""
+    today = today or date.today()
+    count = 0
+    for record in _read_json(path):
+        external_id = record["external_id"]
+        call = session.scalar(
+            select(Call).where(Call.source == DEMO_SOURCE, Call.external_id == external_id)
+        )
+        if call is None:
+            call = Call(source=DEMO_SOURCE, external_id=external_id)
+            session.add(call)
+        call.title = record["title"]
+        call.funder = record.get("funder")
+        call.description = record.get("description")
+        call.url = record.get("url")
+        call.themes = list(record.get("themes") or [])
+        call.eligible_kinds = list(record.get("eligible_kinds") or [])
+        call.eligible_legal_forms = list(record.get("eligible_legal_forms") or [])
+        opens = record.get("opens_in_days")
+        deadline = record.get("deadline_in_days")
+        call.opens_on = today + timedelta(days=opens) if opens is not None else None
+        call.deadline = today + timedelta(days=deadline) if deadline is not None else None
+        call.status = (
+            CallStatus.closed
+            if call.deadline is not None and call.deadline < today
+            else CallStatus.open
+        )
+        call.perimeter = territory_service.resolve_refs(
+            session, record.get("perimeter") or [], [external_id, "perimeter"]
+        )
+        call.requirements = [
+            CallRequirement(position=i, text=text, content_hash=content_hash(text))
+            for i, text in enumerate(record.get("requirements") or [])
+        ]
+        count += 1
+    session.flush()
+    return count
+
+
+def load_demo(session: Session, fixtures_dir: Path, *, today: date | None = None) -> FixtureReport:
+    demo = fixtures_dir / "demo"
+    organisations, statements = load_organisations(session, demo / "organisations.json")
+    calls = load_calls(session, demo / "calls.json", today=today)
+    return FixtureReport(organisations=organisations, statements=statements, calls=calls)
+
+
+def ensure_territories(session: Session, fixtures_dir: Path) -> territory_service.LoadReport | None:
+    """Load the referential unless it is already there."""
+    if territory_service.count_territories(session) > 0:
+        return None
+    return territory_service.load_territories(
+        session, fixtures_dir / territory_service.REFERENTIAL_FILE
+    )

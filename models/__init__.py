@@ -1,0 +1,30 @@
+"""SQLAlchemy 2 ORM of Maillage; importing the package registers every table."""
+
+from models.account import Account, ApiToken, AuditEvent
+from models.base import Base
+from models.call import Call, CallRequirement, call_territories
+from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
+from models.digest import DigestDelivery, DigestSubscription
+from models.organisation import Contact, Organisation, Statement, organisation_territories
+from models.territory import Territory, TerritoryPostalCode
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Call",
+    "CallRequirement",
+    "Consortium",
+    "ConsortiumMember",
+    "ConsortiumReview",
+    "Contact",
+    "DigestDelivery",
+    "DigestSubscription",
+    "Organisation",
+    "Statement",
+    "Territory",
+    "TerritoryPostalCode",
+    "call_territories",
+    "organisation_territories",
+]

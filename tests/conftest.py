@@ -1,0 +1,107 @@
+"""One test database per run, migrated with Alembic; each test in a rolled-back transaction.
+
+The database is SQLite (a file in a temporary folder) unless MAILLAGE_TEST_DATABASE_URL
+names another one, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/maillage_test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.deps import get_session
+from api.services.demo import ensure_territories
+from api.settings import REPO_ROOT, Settings
+from models import migrate
+from models.db import is_sqlite, make_engine
+
+FIXTURES = REPO_ROOT / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("MAILLAGE_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+def reset_database(engine: Engine) -> None:
+    """Empty the database whatever state an earlier run left it in."""
+    if is_sqlite(str(engine.url)):
+        path = engine.url.database
+        if path and Path(path).exists():
+            engine.dispose()
+            Path(path).unlink()
+        return
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    reset_database(engine)
+    migrate.upgrade(engine)
+    factory_session = Session(bind=engine)
+    with factory_session.begin():
+        ensure_territories(factory_session, FIXTURES)
+    factory_session.close()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    """A session whose commits only release savepoints: the test's outer transaction is
+    rolled back at the end, so tests never see each other's rows."""
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path, fixtures_dir=FIXTURES)
+
+
+@pytest.fixture
+def app(settings: Settings, session: Session) -> FastAPI:
+    app = create_app(settings)
+
+    def _test_session() -> Iterator[Session]:
+        # Same contract as production: the request's work is undone if it fails.
+        with session.begin_nested():
+            yield session
+
+    app.dependency_overrides[get_session] = _test_session
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def on_postgres(database_url: str) -> bool:
+    return not is_sqlite(database_url)
