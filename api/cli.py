@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import AppError
 from api.settings import Settings, get_settings
-from models import migrate
+from models import Territory, migrate
 from models.db import make_engine, make_session_factory
 
 app = typer.Typer(
@@ -73,14 +73,21 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Révision cible."
 
 
 @territories_app.command("load")
-def territories_load() -> None:
+def territories_load(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Ne rien faire si le référentiel est déjà chargé.")
+    ] = False,
+) -> None:
     """Load (or refresh) the French territory referential, geography 2026."""
-    from api.services.territories import REFERENTIAL_FILE, load_territories
+    from api.services.territories import REFERENTIAL_FILE, count_territories, load_territories
 
     settings = get_settings()
     engine = _engine(settings)
     migrate.upgrade(engine)
     with _unit_of_work(engine) as session:
+        if if_empty and count_territories(session) > 0:
+            console.print("Référentiel des territoires déjà chargé.")
+            return
         report = _timed(
             "Chargement des territoires",
             lambda: load_territories(session, settings.fixtures_dir / REFERENTIAL_FILE),
@@ -110,7 +117,7 @@ def territories_lookup(
             )
             raise typer.Exit(1)
         text = query.strip()
-        found = []
+        found: list[Territory] = []
         if text.isdigit() and len(text) == 5:
             found, _ = service.search_territories(
                 session, q=None, postal_code=text, levels=None, limit=limit

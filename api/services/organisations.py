@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -143,7 +143,7 @@ _CHILD_COLUMN = {
 def working_on(target: Territory) -> Select[tuple[int]]:
     """Ids of organisations working inside `target` or on a territory that contains it."""
     place = territory_service.place_of(target)
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         (Territory.level == level) & (Territory.code == code) for level, code in place.ancestors
     ]
     child_column = _CHILD_COLUMN.get(target.level.value)

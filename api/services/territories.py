@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from api.errors import InvalidInput, NotFound
@@ -68,7 +68,9 @@ def _rows_from_fixture(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str
     rows: list[dict[str, Any]] = []
     postal: list[tuple[str, str, str]] = []
     for code, name, population in data["regions"]:
-        rows.append({"level": TerritoryLevel.region, "code": code, "name": name, "population": population})
+        rows.append(
+            {"level": TerritoryLevel.region, "code": code, "name": name, "population": population}
+        )
     for code, name, region, population in data["departements"]:
         rows.append(
             {
@@ -265,10 +267,10 @@ def describe(session: Session, territories: Sequence[Territory]) -> list[Territo
                 wanted.add((level, code))
     parents: dict[tuple[str, str], Territory] = {}
     if wanted:
-        for parent in session.scalars(
+        for row in session.scalars(
             select(Territory).where(tuple_(Territory.level, Territory.code).in_(list(wanted)))
         ):
-            parents[(parent.level.value, parent.code)] = parent
+            parents[(row.level.value, row.code)] = row
 
     def parent(level: str, code: str | None) -> TerritoryBrief | None:
         found = parents.get((level, code)) if code else None
@@ -298,7 +300,7 @@ def search_territories(
     limit: int,
 ) -> tuple[list[Territory], int]:
     """Search by name (accent- and case-insensitive, every word must appear) or postal code."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if q is not None:
         tokens = fold_place_name(q).split()
         if not tokens:

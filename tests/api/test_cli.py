@@ -1,0 +1,116 @@
+"""The `maillage` command line, as a user types it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the CLI at the test database (migrated, territories loaded)."""
+    monkeypatch.setenv("MAILLAGE_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cli_env")
+class TestTerritoryLookup:
+    def test_unknown_place_gets_a_clear_message_not_a_traceback(self) -> None:
+        result = runner.invoke(app, ["territories", "lookup", "Encagnane"])
+        assert result.exit_code == 1
+        assert "Aucun territoire ne correspond à « Encagnane »" in result.output
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+    def test_insee_code_and_name(self) -> None:
+        result = runner.invoke(app, ["territories", "lookup", "13001"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "commune:13001" in result.output
+        assert "Aix-en-Provence" in result.output
+        result = runner.invoke(app, ["territories", "lookup", "ajaccio"], env={"COLUMNS": "200"})
+        assert "commune:2A004" in result.output
+
+    def test_bare_93_shows_both_departement_and_region(self) -> None:
+        result = runner.invoke(app, ["territories", "lookup", "93"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "departement:93" in result.output
+        assert "region:93" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+class TestDemo:
+    """`maillage demo` on a fresh embedded database, as the README's quick start runs it."""
+
+    def test_demo_serves_the_demo_organisations_and_territories(
+        self, tmp_path: Path, on_postgres: bool
+    ) -> None:
+        if on_postgres:
+            pytest.skip(
+                reason="the demo runs on the embedded SQLite database; covered by the SQLite run"
+            )
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILLAGE_")}
+        env["MAILLAGE_DATA_DIR"] = str(tmp_path)
+        maillage = Path(sys.executable).parent / "maillage"
+        proc = subprocess.Popen(
+            [str(maillage), "demo", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            body = None
+            for _ in range(240):  # bounded wait for the server, 120 s at most
+                if proc.poll() is not None:
+                    break
+                try:
+                    response = httpx.get(f"{base}/api/v1/organisations", params={"limit": 200})
+                    body = response.json()
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            assert body is not None, proc.stdout.read() if proc.stdout else ""
+            assert body["total"] >= 40
+            aix = httpx.get(f"{base}/api/v1/territories/13001").json()
+            assert aix["name"] == "Aix-en-Provence"
+            assert aix["epci"]["name"] == "Métropole d'Aix-Marseille-Provence"
+            assert (aix["departement"]["code"], aix["region"]["code"]) == ("13", "93")
+            assert httpx.get(f"{base}/openapi.json").status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        # A second run reuses the database instead of failing or duplicating.
+        rerun = subprocess.run(
+            [str(maillage), "demo", "--no-serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "déjà chargé" in rerun.stdout
