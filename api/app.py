@@ -6,7 +6,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routers import organisations, territories
+from api.routers import matching, organisations, territories
+from api.services.matching import MatchingEngine
 from api.settings import Settings, get_settings
 from models.db import make_engine, make_session_factory
 
@@ -23,9 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
     app.include_router(organisations.router)
     app.include_router(territories.router)
+    app.include_router(matching.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from api.errors import AppError
 from api.settings import Settings, get_settings
 from models import Territory, migrate
+
+if TYPE_CHECKING:
+    from api.services.matching import MatchingEngine
 from models.db import make_engine, make_session_factory
 
 app = typer.Typer(
@@ -154,6 +157,67 @@ def territories_lookup(
         console.print(table)
 
 
+def _matching(settings: Settings) -> MatchingEngine:
+    from api.services.matching import MatchingEngine
+
+    return MatchingEngine(settings)
+
+
+@app.command()
+def reindex() -> None:
+    """Embed every statement, profile and call requirement the current model lacks."""
+    from rich.progress import Progress
+
+    from api.services.matching import reindex as run_reindex
+
+    settings = get_settings()
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    matching = _matching(settings)
+    start = time.perf_counter()
+    with _unit_of_work(engine) as session, Progress(console=console) as progress:
+        task = progress.add_task(f"Encodage ({matching.space})", total=None)
+        total, done = run_reindex(session, matching, progress=lambda n: progress.advance(task, n))
+        progress.update(task, total=max(done, 1), completed=max(done, 1))
+    elapsed = time.perf_counter() - start
+    rate = f", {done / elapsed:.0f} textes/s" if done else ""
+    console.print(
+        f"{total} textes, {done} encodés ({elapsed:.1f} s{rate}) ; les autres étaient en cache."
+    )
+
+
+@app.command("eval")
+def eval_command(
+    limit: Annotated[int, typer.Option(help="Résultats par requête (nDCG@10 en lit 10).")] = 10,
+) -> None:
+    """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
+    from api.services.evaluation import MethodResult, run_evaluation
+
+    settings = get_settings()
+    table = Table("méthode", "description", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
+
+    def show(result: MethodResult) -> None:
+        s = result.scores
+        console.print(
+            f"{result.method.name:<26} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
+            f"MRR {s.mrr:.3f}  ({s.queries} requêtes, {result.seconds:.1f} s)",
+            soft_wrap=True,
+        )
+        table.add_row(
+            result.method.name,
+            result.method.description,
+            f"{s.ndcg10:.3f}",
+            f"{s.recall5:.3f}",
+            f"{s.mrr:.3f}",
+            str(s.queries),
+            f"{result.seconds:.1f} s",
+        )
+
+    console.print(f"Modèle : {settings.model} ; seuil de score : {settings.search_min_score}")
+    run_evaluation(settings, limit=limit, on_method=show)
+    console.print(table)
+
+
 def _lookup_candidates(text: str) -> list[str]:
     """A bare 2–3 character code is a lookup of both the département and the région."""
     compact = text.replace(" ", "")
@@ -201,7 +265,8 @@ def demo(
         if loaded is None:
             console.print("Référentiel des territoires déjà chargé.")
         report = _timed(
-            "Données de démonstration", lambda: load_demo(session, settings.fixtures_dir)
+            "Données de démonstration",
+            lambda: load_demo(session, settings.fixtures_dir, matching=_matching(settings)),
         )
     console.print(
         f"{report.organisations} organisations ({report.statements} énoncés) et "

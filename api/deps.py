@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.services.matching import MatchingEngine
 from api.settings import Settings
 
 
@@ -29,3 +30,11 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_matching(request: Request) -> MatchingEngine:
+    engine: MatchingEngine = request.app.state.matching
+    return engine
+
+
+MatcherDep = Annotated[MatchingEngine, Depends(get_matching)]

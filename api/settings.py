@@ -30,9 +30,44 @@ class Settings(BaseSettings):
         "Use postgresql+psycopg://user@host/db for PostgreSQL.",
     )
     fixtures_dir: Path = Field(default=REPO_ROOT / "fixtures")
+    model: str = Field(
+        default="use-multilingual-v3",
+        description="Dense encoder: use-multilingual-v3, all-MiniLM-L6-v2, or a local "
+        "sentence-transformers model folder. Never fetched from a hub.",
+    )
+    thesaurus: str = Field(
+        default="thesaurus/habitat-social-fr.json",
+        description="Domain thesaurus, relative to fixtures_dir (or absolute); empty disables it.",
+    )
+    dense_weight: float = Field(default=0.5, ge=0, le=1, description="Dense share of the blend.")
+    profile_weight: float = Field(
+        default=0.75, ge=0, le=5, description="Weight of the whole-profile similarity in search."
+    )
+    search_min_score: float = Field(
+        default=0.01, ge=0, le=1, description="Search results scoring below this are left out."
+    )
+    search_relative_cut: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Search results scoring below this share of the best one are left out.",
+    )
+    pg_top_k: int = Field(
+        default=400,
+        ge=10,
+        le=1000,
+        description="Statements fetched per query vector from pgvector.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False
+
+    @property
+    def thesaurus_path(self) -> Path | None:
+        if not self.thesaurus:
+            return None
+        path = Path(self.thesaurus)
+        return path if path.is_absolute() else self.fixtures_dir / path
 
     @property
     def effective_database_url(self) -> str:

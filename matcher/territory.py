@@ -145,8 +145,11 @@ def make_place(
     epci: str | None = None,
     departement: str | None = None,
     region: str | None = None,
+    touches: Iterable[Key] = (),
 ) -> Place:
-    ancestors: set[Key] = {(level, code)}
+    """`touches`: coarser territories a place overlaps without fitting inside, such as the
+    départements of an EPCI that spans several; for matching they count as shared."""
+    ancestors: set[Key] = {(level, code), *touches}
     for parent_level, parent_code in (
         ("commune", commune),
         ("epci", epci),

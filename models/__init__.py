@@ -5,6 +5,7 @@ from models.base import Base
 from models.call import Call, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import DigestDelivery, DigestSubscription
+from models.matching import Dismissal, Embedding, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
 from models.territory import Territory, TerritoryPostalCode
 
@@ -21,6 +22,9 @@ __all__ = [
     "Contact",
     "DigestDelivery",
     "DigestSubscription",
+    "Dismissal",
+    "Embedding",
+    "MatchState",
     "Organisation",
     "Statement",
     "Territory",

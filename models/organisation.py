@@ -36,6 +36,9 @@ class Organisation(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     # Stable key of fixture data (demo, evaluation), so loading twice updates rather than duplicates.
     slug: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # Content hash of the organisation's profile text (description and competencies),
+    # embedded as a whole beside each statement.
+    profile_hash: Mapped[str | None] = mapped_column(String(64))
 
     territories: Mapped[list[Territory]] = relationship(
         secondary=organisation_territories, order_by=Territory.id

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import SessionDep
+from api.deps import MatcherDep, SessionDep
 from api.errors import problem_responses
 from api.schemas.organisations import OrganisationIn, OrganisationOut, OrganisationPage
 from api.services import organisations as service
@@ -44,10 +44,10 @@ def list_organisations(
     responses=problem_responses(409, 422),
 )
 def create_organisation(
-    session: SessionDep, body: OrganisationIn, response: Response
+    session: SessionDep, matcher: MatcherDep, body: OrganisationIn, response: Response
 ) -> OrganisationOut:
     """Create an organisation with its territories, contacts and statements."""
-    org = service.create_organisation(session, body)
+    org = service.create_organisation(session, body, matching=matcher)
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
     return service.detail(org)
 

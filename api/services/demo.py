@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.errors import InvalidInput
 from api.schemas.organisations import OrganisationIn
 from api.services import territories as territory_service
+from api.services.matching import MatchingEngine, reindex
 from api.services.organisations import upsert_fixture_organisation
 from matcher.text import content_hash
 from models import Call, CallRequirement
@@ -96,10 +97,19 @@ def load_calls(session: Session, path: Path, *, today: date | None = None) -> in
     return count
 
 
-def load_demo(session: Session, fixtures_dir: Path, *, today: date | None = None) -> FixtureReport:
+def load_demo(
+    session: Session,
+    fixtures_dir: Path,
+    *,
+    today: date | None = None,
+    matching: MatchingEngine | None = None,
+) -> FixtureReport:
+    """Upsert the demo organisations and calls; with `matching`, embed what is new."""
     demo = fixtures_dir / "demo"
     organisations, statements = load_organisations(session, demo / "organisations.json")
     calls = load_calls(session, demo / "calls.json", today=today)
+    if matching is not None:
+        reindex(session, matching)
     return FixtureReport(organisations=organisations, statements=statements, calls=calls)
 
 

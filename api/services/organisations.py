@@ -16,6 +16,7 @@ from api.schemas.organisations import (
     StatementOut,
 )
 from api.services import territories as territory_service
+from api.services.matching import MatchingEngine
 from matcher.text import content_hash, fold
 from models import Contact, Organisation, Statement, Territory, organisation_territories
 from models.enums import OrganisationKind, Visibility
@@ -58,8 +59,13 @@ def _check_siren_free(session: Session, siren: str | None, own_id: int | None = 
 
 
 def create_organisation(
-    session: Session, data: OrganisationIn, *, slug: str | None = None
+    session: Session,
+    data: OrganisationIn,
+    *,
+    slug: str | None = None,
+    matching: MatchingEngine | None = None,
 ) -> Organisation:
+    """Create an organisation; with `matching`, embed its statements in the same transaction."""
     _check_siren_free(session, data.siren)
     org = Organisation(slug=slug)
     _apply(session, org, data)
@@ -71,6 +77,8 @@ def create_organisation(
         raise Conflict(
             "Cette organisation entre en conflit avec une organisation existante."
         ) from exc
+    if matching is not None:
+        matching.organisation_written(session, org)
     return org
 
 
@@ -141,7 +149,8 @@ _CHILD_COLUMN = {
 
 
 def working_on(target: Territory) -> Select[tuple[int]]:
-    """Ids of organisations working inside `target` or on a territory that contains it."""
+    """Ids of organisations working inside `target`, on a territory that contains it, or on
+    an EPCI that reaches into it (the Métropole d'Aix-Marseille-Provence counts for the Var)."""
     place = territory_service.place_of(target)
     conditions: list[ColumnElement[bool]] = [
         (Territory.level == level) & (Territory.code == code) for level, code in place.ancestors
@@ -149,6 +158,11 @@ def working_on(target: Territory) -> Select[tuple[int]]:
     child_column = _CHILD_COLUMN.get(target.level.value)
     if child_column is not None:
         conditions.append(child_column == target.code)
+    if child_column is not None and target.level.value in ("departement", "region"):
+        reaching = select(Territory.epci_code).where(
+            Territory.level == "commune", child_column == target.code
+        )
+        conditions.append((Territory.level == "epci") & Territory.code.in_(reaching))
     territory_ids = select(Territory.id).where(or_(*conditions))
     return select(organisation_territories.c.organisation_id).where(
         organisation_territories.c.territory_id.in_(territory_ids)

@@ -236,7 +236,7 @@ def get_territory(session: Session, raw: str) -> Territory:
         raise NotFound(exc.message) from exc
 
 
-def place_of(territory: Territory) -> Place:
+def place_of(territory: Territory, touches: Iterable[tuple[str, str]] = ()) -> Place:
     return make_place(
         territory.level.value,
         territory.code,
@@ -244,7 +244,36 @@ def place_of(territory: Territory) -> Place:
         epci=territory.epci_code,
         departement=territory.departement_code,
         region=territory.region_code,
+        touches=touches,
     )
+
+
+def places_of(session: Session, territories: Iterable[Territory]) -> dict[int, Place]:
+    """Places by territory id; an EPCI across départements or régions touches each of them."""
+    territories = list(territories)
+    spanning = [
+        t.code
+        for t in territories
+        if t.level == TerritoryLevel.epci and (t.departement_code is None or t.region_code is None)
+    ]
+    touches: dict[str, set[tuple[str, str]]] = {code: set() for code in spanning}
+    if spanning:
+        rows = session.execute(
+            select(Territory.epci_code, Territory.departement_code, Territory.region_code)
+            .where(Territory.level == TerritoryLevel.commune, Territory.epci_code.in_(spanning))
+            .distinct()
+        )
+        for epci, departement, region in rows:
+            if epci is None:
+                continue
+            if departement:
+                touches[epci].add(("departement", departement))
+            if region:
+                touches[epci].add(("region", region))
+    return {
+        t.id: place_of(t, touches.get(t.code, ()) if t.level == TerritoryLevel.epci else ())
+        for t in territories
+    }
 
 
 def brief(territory: Territory) -> TerritoryBrief:

@@ -1,0 +1,111 @@
+"""Search, partner suggestions and dismissals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from api.deps import MatcherDep, SessionDep
+from api.errors import problem_responses
+from api.schemas.matching import (
+    DismissalIn,
+    DismissalOut,
+    PartnerMode,
+    PartnerPage,
+    SearchPage,
+    Within,
+)
+from api.services import search as service
+
+router = APIRouter(tags=["mise en relation"])
+OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get(
+    "/api/v1/search/organisations", response_model=SearchPage, responses=problem_responses(422)
+)
+def search_organisations(
+    session: SessionDep,
+    matcher: MatcherDep,
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=2000, description="What you look for, in French."),
+    ],
+    territory: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Territory reference (commune:13001, epci:…, departement:13, region:93, "
+            "or a bare INSEE/SIREN code): keeps organisations working inside it or on a "
+            "territory that contains it.",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> SearchPage:
+    """Organisations whose competencies best answer a French text, with the statements that do."""
+    return service.search(session, matcher, q, territory, limit)
+
+
+@router.get(
+    "/api/v1/organisations/{organisation_id}/partners",
+    response_model=PartnerPage,
+    responses=problem_responses(404, 422),
+)
+def partners(
+    session: SessionDep,
+    matcher: MatcherDep,
+    organisation_id: OrganisationId,
+    mode: Annotated[
+        PartnerMode,
+        Query(
+            description="complementary: who covers my needs and whose needs I cover; "
+            "peer: who shares my needs and competencies, to pool expertise."
+        ),
+    ] = PartnerMode.complementary,
+    within: Annotated[
+        Within, Query(description="Keep partners sharing at least this territory level.")
+    ] = Within.any,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> PartnerPage:
+    """Suggested partners for an organisation, with scores, shared territory and reasons."""
+    return service.partners(session, matcher, organisation_id, mode, within, limit)
+
+
+@router.post(
+    "/api/v1/organisations/{organisation_id}/dismissals",
+    response_model=DismissalOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404, 422),
+)
+def dismiss(
+    session: SessionDep, organisation_id: OrganisationId, body: DismissalIn, response: Response
+) -> DismissalOut:
+    """Dismiss a suggested partner: it is not suggested to this organisation again."""
+    out, created = service.dismiss(session, organisation_id, body.organisation_id, body.reason)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get(
+    "/api/v1/organisations/{organisation_id}/dismissals",
+    response_model=list[DismissalOut],
+    responses=problem_responses(404, 422),
+)
+def list_dismissals(session: SessionDep, organisation_id: OrganisationId) -> list[DismissalOut]:
+    """Partners this organisation has dismissed."""
+    return service.list_dismissals(session, organisation_id)
+
+
+@router.delete(
+    "/api/v1/organisations/{organisation_id}/dismissals/{dismissed_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 422),
+)
+def undo_dismissal(
+    session: SessionDep, organisation_id: OrganisationId, dismissed_id: OrganisationId
+) -> Response:
+    """Undo a dismissal: the partner may be suggested again."""
+    service.undo_dismissal(session, organisation_id, dismissed_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

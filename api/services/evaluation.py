@@ -1,0 +1,103 @@
+"""`maillage eval`: the labelled French set run through the same search path as the API."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from api.services.demo import ensure_territories, load_organisations
+from api.services.matching import MatchingEngine, reindex
+from api.services.search import search
+from api.settings import Settings
+from matcher.evaluation import Scores, evaluate
+from models import Organisation, migrate
+from models.db import make_engine, make_session_factory
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    dense_weight: float
+    profile_weight: float
+    thesaurus: bool
+
+
+METHODS = (
+    Method("lexical", "TF-IDF caractères 3–5", 0.0, 0.0, False),
+    Method("dense", "USE multilingue (cosinus)", 1.0, 0.0, False),
+    Method("blend", "0,5 × TF-IDF + 0,5 × dense (z-scores)", 0.5, 0.0, False),
+    Method("blend+thesaurus", "mélange, textes enrichis par le thésaurus", 0.5, 0.0, True),
+    Method("blend+thesaurus+profile", "mélange + thésaurus + profil entier", 0.5, None, True),  # type: ignore[arg-type]
+)
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    method: Method
+    scores: Scores
+    seconds: float
+
+
+def run_evaluation(
+    settings: Settings,
+    *,
+    methods: tuple[Method, ...] = METHODS,
+    limit: int = 10,
+    on_method: Callable[[MethodResult], None] | None = None,
+) -> list[MethodResult]:
+    """Load the evaluation organisations into a scratch SQLite database, then rank the
+    organisations for every query with each method, exactly as the search API does."""
+    eval_dir = settings.fixtures_dir / "eval"
+    queries = json.loads((eval_dir / "queries.json").read_text(encoding="utf-8"))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="maillage-eval-") as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.sqlite3'}")
+        migrate.upgrade(engine)
+        factory = make_session_factory(engine)
+        with factory() as session, session.begin():
+            ensure_territories(session, settings.fixtures_dir)
+            load_organisations(session, eval_dir / "organisations.json")
+        for method in methods:
+            method_settings = settings.model_copy(
+                update={
+                    "dense_weight": method.dense_weight,
+                    "profile_weight": settings.profile_weight
+                    if method.profile_weight is None
+                    else method.profile_weight,
+                    "thesaurus": settings.thesaurus if method.thesaurus else "",
+                    "search_min_score": settings.search_min_score,
+                }
+            )
+            matching = MatchingEngine(method_settings)
+            with factory() as session, session.begin():
+                reindex(session, matching)
+            start = time.perf_counter()
+            with factory() as session, session.begin():
+                slugs = _slugs(session)
+                rankings = [
+                    [
+                        slugs[h.organisation.id]
+                        for h in search(session, matching, q["text"], None, limit).items
+                    ]
+                    for q in queries
+                ]
+            scores = evaluate(rankings, [q["relevant"] for q in queries])
+            result = MethodResult(method, scores, time.perf_counter() - start)
+            results.append(result)
+            if on_method:
+                on_method(result)
+        engine.dispose()
+    return results
+
+
+def _slugs(session: Session) -> dict[int, str]:
+    from sqlalchemy import select
+
+    return dict(session.execute(select(Organisation.id, Organisation.slug)).tuples().all())

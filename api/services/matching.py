@@ -1,0 +1,449 @@
+"""The only place that joins the database and the matcher: embedding at write time, the
+in-memory network index, search and partner suggestions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Session, selectinload
+
+from api.settings import Settings
+from matcher.calibration import Calibration, fit_calibration
+from matcher.encoders import DenseEncoder, FloatMatrix
+from matcher.index import (
+    BoolArray,
+    NetworkIndex,
+    NumpyDenseScorer,
+    OrganisationRecord,
+    StatementRecord,
+)
+from matcher.territory import Place
+from matcher.text import content_hash
+from matcher.thesaurus import Thesaurus
+from models import Embedding, MatchState, Organisation, Statement
+from models.enums import StatementKind, Visibility
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def dense_encoder(model: str) -> DenseEncoder:
+    """One encoder per model and process, its weights loaded on first use."""
+    return DenseEncoder(model)
+
+
+@lru_cache(maxsize=4)
+def _thesaurus(path: str) -> Thesaurus:
+    from pathlib import Path
+
+    return Thesaurus.from_file(Path(path))
+
+
+def profile_text(org: Organisation) -> str:
+    """What an organisation's profile embedding reads: its description and competencies."""
+    parts = [org.description or ""]
+    parts += [
+        s.text
+        for s in org.statements
+        if s.kind == StatementKind.competency and s.visibility == Visibility.network
+    ]
+    return "\n".join(p for p in parts if p.strip())
+
+
+@dataclass
+class Loaded:
+    """An index of the network at one version, with what scores it."""
+
+    version: int
+    index: NetworkIndex
+    calibration: Calibration
+    numpy_scorer: NumpyDenseScorer | None
+    dimension: int
+
+
+class MatchingEngine:
+    """Process-wide: the encoder, the thesaurus and the cached index of one space."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        path = settings.thesaurus_path
+        self.thesaurus = _thesaurus(str(path)) if path and path.exists() else None
+        self.encoder = dense_encoder(settings.model)
+        model = settings.model
+        if len(model) > 100:  # a long local path
+            model = "model-" + hashlib.sha256(model.encode()).hexdigest()[:12]
+        self.space = model + (
+            f"+{self.thesaurus.name}.{self.thesaurus.fingerprint}" if self.thesaurus else ""
+        )
+        self.calibration_base = Calibration(
+            dense_weight=settings.dense_weight, profile_weight=settings.profile_weight
+        )
+        self._lock = threading.Lock()
+        self._loaded: Loaded | None = None
+        self._indexed_spaces: set[str] = set()
+
+    # --- writing -------------------------------------------------------------------
+
+    def expand(self, text_: str) -> str:
+        return self.thesaurus.expand(text_) if self.thesaurus else text_
+
+    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix:
+        return self.encoder.encode(
+            [self.expand(t) for t in texts], show_progress_bar=show_progress_bar
+        )
+
+    def ensure_embeddings(
+        self,
+        session: Session,
+        texts: dict[str, str],
+        *,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Embed the texts (by content hash) that this space has not seen; returns how many."""
+        hashes = list(texts)
+        known: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            known.update(
+                session.scalars(
+                    select(Embedding.content_hash).where(
+                        Embedding.model == self.space, Embedding.content_hash.in_(chunk)
+                    )
+                )
+            )
+        missing = [h for h in hashes if h not in known]
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            vectors = self.encode([texts[h] for h in batch])
+            session.execute(
+                insert(Embedding),
+                [
+                    {
+                        "model": self.space,
+                        "content_hash": h,
+                        "dimension": int(v.shape[0]),
+                        "vector": v,
+                    }
+                    for h, v in zip(batch, vectors, strict=True)
+                ],
+            )
+            if progress:
+                progress(len(batch))
+        if missing:
+            self.ensure_vector_index(session, int(self.encoder.dimension))
+        return len(missing)
+
+    def ensure_vector_index(self, session: Session, dimension: int) -> None:
+        """On PostgreSQL, an HNSW index over this space's vectors (cast to their dimension)."""
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql" or self.space in self._indexed_spaces:
+            return
+        name = "ix_embeddings_hnsw_" + hashlib.sha256(self.space.encode()).hexdigest()[:12]
+        session.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
+                f"((vector::vector({int(dimension)})) vector_cosine_ops) "
+                "WHERE model = " + _sql_literal(self.space)
+            )
+        )
+        self._indexed_spaces.add(self.space)
+
+    def organisation_written(self, session: Session, org: Organisation) -> None:
+        """Embed a created or changed organisation's statements and profile, in the same
+        transaction, and mark the index stale."""
+        profile = profile_text(org)
+        org.profile_hash = content_hash(profile) if profile else None
+        texts = {s.content_hash: s.text for s in org.statements}
+        if org.profile_hash:
+            texts[org.profile_hash] = profile
+        self.ensure_embeddings(session, texts)
+        bump_version(session)
+
+    # --- reading -------------------------------------------------------------------
+
+    def loaded(self, session: Session) -> Loaded:
+        version = current_version(session)
+        with self._lock:
+            if self._loaded is None or self._loaded.version != version:
+                self._loaded = self._build(session, version)
+            return self._loaded
+
+    def _build(self, session: Session, version: int) -> Loaded:
+        from api.services.territories import places_of
+
+        orgs = session.scalars(
+            select(Organisation).options(selectinload(Organisation.territories))
+        ).all()
+        territories = {t.id: t for o in orgs for t in o.territories}
+        places = places_of(session, territories.values())
+        records = [
+            OrganisationRecord(
+                id=o.id,
+                name=o.name,
+                kind=o.kind.value,
+                places=tuple(places[t.id] for t in o.territories),
+            )
+            for o in orgs
+        ]
+        statements = [
+            StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t)
+            for i, org, kind, t in session.execute(
+                select(
+                    Statement.id, Statement.organisation_id, Statement.kind, Statement.text
+                ).where(Statement.visibility == Visibility.network)
+            )
+        ]
+        index = NetworkIndex.build(self.space, records, statements, expand=self.expand)
+        dimension = int(self.encoder.dimension)
+        numpy_scorer = None
+        if session.get_bind().dialect.name == "sqlite":
+            stmt_vectors = {
+                int(i): v
+                for i, v in session.execute(
+                    select(Statement.id, Embedding.vector).join(
+                        Embedding,
+                        (Embedding.content_hash == Statement.content_hash)
+                        & (Embedding.model == self.space),
+                    )
+                )
+            }
+            profile_vectors = {
+                int(i): v
+                for i, v in session.execute(
+                    select(Organisation.id, Embedding.vector).join(
+                        Embedding,
+                        (Embedding.content_hash == Organisation.profile_hash)
+                        & (Embedding.model == self.space),
+                    )
+                )
+            }
+            numpy_scorer = NumpyDenseScorer(index, stmt_vectors, profile_vectors, dimension)
+        calibration = self._calibrate(session, index, numpy_scorer, dimension)
+        return Loaded(version, index, calibration, numpy_scorer, dimension)
+
+    def _calibrate(
+        self,
+        session: Session,
+        index: NetworkIndex,
+        numpy_scorer: NumpyDenseScorer | None,
+        dimension: int,
+    ) -> Calibration:
+        """Standardise similarities on random pairs of this network's statements."""
+        rng = np.random.default_rng(0)
+        table = index.tables["competency"]
+        others = index.tables["need"]
+        ids = np.concatenate([table.ids, others.ids])
+        if len(ids) < 20:
+            return self.calibration_base
+        sample = np.sort(rng.choice(len(ids), size=min(400, len(ids)), replace=False))
+        sample_ids = [int(ids[i]) for i in sample]
+        scorer = numpy_scorer or PgDenseScorer(session, self, index, dimension)
+        vectors = scorer.statement_vectors(sample_ids)
+        from scipy.sparse import vstack
+
+        lexical_rows = vstack(
+            [table.lexical[i] if i < len(table) else others.lexical[i - len(table)] for i in sample]
+        )
+        dense = vectors @ vectors.T
+        lexical = (lexical_rows @ lexical_rows.T).toarray()
+        upper = np.triu_indices(len(sample), k=1)
+        # A query is statement-like: profiles are scored against statements, not profiles.
+        profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
+        profile_pairs = (vectors @ profiles.T).ravel()
+        profile_pairs = profile_pairs[np.abs(profile_pairs) > 0]
+        return fit_calibration(
+            dense[upper], lexical[upper], profile_pairs, base=self.calibration_base
+        )
+
+    def scorer(self, session: Session, loaded: Loaded) -> Any:
+        return loaded.numpy_scorer or PgDenseScorer(session, self, loaded.index, loaded.dimension)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+class PgDenseScorer:
+    """Dense similarities computed by PostgreSQL: top-k with the HNSW index, per query."""
+
+    def __init__(
+        self, session: Session, engine: MatchingEngine, index: NetworkIndex, dimension: int
+    ):
+        self.session = session
+        self.engine = engine
+        self.index = index
+        self.dimension = dimension
+        self.top_k = engine.settings.pg_top_k
+
+    def _prepare(self, k: int) -> None:
+        self.session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, k))}"))
+        self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+
+    def statements(
+        self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
+    ) -> FloatMatrix:
+        table = self.index.tables[kind]
+        out = np.full((len(queries), len(table)), np.nan, dtype=np.float32)
+        if len(table) == 0 or len(queries) == 0:
+            return out
+        k = min(self.top_k, len(table))
+        self._prepare(k)
+        dim = int(self.dimension)
+        org_filter = ""
+        params: dict[str, Any] = {"space": self.engine.space, "kind": kind, "k": k}
+        if org_mask is not None:
+            org_filter = "AND s.organisation_id = ANY(:orgs)"
+            params["orgs"] = [
+                o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
+            ]
+        sql = text(
+            f"""
+            SELECT s.id, 1 - (e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))) AS sim
+            FROM embeddings e JOIN statements s ON s.content_hash = e.content_hash
+            WHERE e.model = :space AND s.kind = :kind AND s.visibility = 'network' {org_filter}
+            ORDER BY e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))
+            LIMIT :k
+            """
+        )
+        for row, query in enumerate(queries):
+            for statement_id, sim in self.session.execute(
+                sql, {**params, "q": _vector_literal(query)}
+            ):
+                pos = table.id_pos.get(int(statement_id))
+                if pos is not None:
+                    out[row, pos] = sim
+        return out
+
+    def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
+        out = np.full((len(queries), self.index.size), np.nan, dtype=np.float32)
+        if self.index.size == 0 or len(queries) == 0:
+            return out
+        k = min(self.top_k, self.index.size)
+        self._prepare(k)
+        dim = int(self.dimension)
+        sql = text(
+            f"""
+            SELECT o.id, 1 - (e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))) AS sim
+            FROM embeddings e JOIN organisations o ON o.profile_hash = e.content_hash
+            WHERE e.model = :space
+            ORDER BY e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))
+            LIMIT :k
+            """
+        )
+        for row, query in enumerate(queries):
+            for org_id, sim in self.session.execute(
+                sql, {"space": self.engine.space, "k": k, "q": _vector_literal(query)}
+            ):
+                pos = self.index.org_pos.get(int(org_id))
+                if pos is not None:
+                    out[row, pos] = sim
+        return out
+
+    def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
+        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
+        if not ids:
+            return out
+        found: dict[int, FloatMatrix] = dict(
+            self.session.execute(
+                select(Statement.id, Embedding.vector)
+                .join(
+                    Embedding,
+                    (Embedding.content_hash == Statement.content_hash)
+                    & (Embedding.model == self.engine.space),
+                )
+                .where(Statement.id.in_(list(ids)))
+            ).all()
+        )
+        for i, statement_id in enumerate(ids):
+            if statement_id in found:
+                out[i] = found[statement_id]
+        return out
+
+    def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
+        out = np.zeros((len(org_ids), self.dimension), dtype=np.float32)
+        found: dict[int, FloatMatrix] = dict(
+            self.session.execute(
+                select(Organisation.id, Embedding.vector)
+                .join(
+                    Embedding,
+                    (Embedding.content_hash == Organisation.profile_hash)
+                    & (Embedding.model == self.engine.space),
+                )
+                .where(Organisation.id.in_(list(org_ids)))
+            ).all()
+        )
+        for i, org_id in enumerate(org_ids):
+            if org_id in found:
+                out[i] = found[org_id]
+        return out
+
+
+def current_version(session: Session) -> int:
+    return int(session.scalar(select(MatchState.version).where(MatchState.id == 1)) or 0)
+
+
+def bump_version(session: Session) -> None:
+    session.execute(
+        update(MatchState).where(MatchState.id == 1).values(version=MatchState.version + 1)
+    )
+
+
+def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
+    """Organisations working inside the target, or on a territory that contains it."""
+    return np.array(
+        [
+            any(
+                p.within(target.level, target.code) or target.within(p.level, p.code)
+                for p in o.places
+            )
+            for o in index.organisations
+        ],
+        dtype=bool,
+    )
+
+
+def reindex(
+    session: Session,
+    engine: MatchingEngine,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Embed every statement and profile this space lacks. Returns (texts, newly embedded)."""
+    from models import CallRequirement
+
+    texts: dict[str, str] = {}
+    for org in session.scalars(select(Organisation).options(selectinload(Organisation.statements))):
+        for statement in org.statements:
+            texts.setdefault(statement.content_hash, statement.text)
+        profile = profile_text(org)
+        new_hash = content_hash(profile) if profile else None
+        if org.profile_hash != new_hash:
+            org.profile_hash = new_hash
+        if new_hash:
+            texts.setdefault(new_hash, profile)
+    for requirement in session.scalars(select(CallRequirement)):
+        texts.setdefault(requirement.content_hash, requirement.text)
+    if on_total:
+        on_total(len(texts))
+    done = engine.ensure_embeddings(session, texts, progress=progress)
+    bump_version(session)
+    return len(texts), done
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

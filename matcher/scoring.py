@@ -1,0 +1,116 @@
+"""Scoring arithmetic over similarity matrices: pure functions, no I/O.
+
+Rows of a similarity matrix are one organisation's statements (its needs, say); columns
+are the statements of every candidate organisation, grouped by organisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def group_starts(group_of_column: Sequence[int] | IntArray) -> tuple[IntArray, IntArray]:
+    """For columns sorted by group: (the distinct groups, the index where each starts)."""
+    groups = np.asarray(group_of_column, dtype=np.int64)
+    if groups.size == 0:
+        return groups, groups
+    if np.any(groups[1:] < groups[:-1]):
+        raise ValueError("columns must be sorted by group")
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return groups[starts], starts.astype(np.int64)
+
+
+def best_per_group(similarity: FloatArray, starts: IntArray) -> FloatArray:
+    """For each row and each group of columns, the best similarity (rows × groups)."""
+    if similarity.shape[1] == 0 or starts.size == 0:
+        return np.zeros((similarity.shape[0], 0))
+    return np.maximum.reduceat(similarity, starts, axis=1)
+
+
+def power_mean(values: FloatArray, power: float, axis: int = 0) -> FloatArray:
+    """Generalised mean of values in [0, 1]: power 1 is the mean; higher powers lean
+    towards the maximum, so one need answered well counts more than three answered
+    half-way."""
+    values = np.clip(np.asarray(values, dtype=np.float64), 0.0, None)
+    return np.asarray(np.mean(values**power, axis=axis) ** (1.0 / power), dtype=np.float64)
+
+
+def coverage(best: FloatArray, *, power: float = 1.0) -> FloatArray:
+    """Directional coverage per group: the (power) mean over rows of the best match.
+
+    `best` is rows × groups from `best_per_group`; with no rows, coverage is 0.
+    """
+    if best.shape[0] == 0:
+        return np.zeros(best.shape[1])
+    return power_mean(best, power, axis=0)
+
+
+def reverse_coverage(similarity: FloatArray, starts: IntArray, *, power: float = 1.0) -> FloatArray:
+    """Coverage the other way: for each group, the (power) mean over ITS columns of the
+    best row.
+
+    `similarity` is (my statements) × (their statements grouped). A group with no
+    columns scores 0.
+    """
+    n_groups = starts.size
+    if similarity.shape[0] == 0 or similarity.shape[1] == 0:
+        return np.zeros(n_groups)
+    best_row = np.clip(similarity.max(axis=0), 0.0, None) ** power
+    sums = np.add.reduceat(best_row, starts)
+    counts = np.diff(np.r_[starts, similarity.shape[1]])
+    return np.asarray((sums / np.maximum(counts, 1)) ** (1.0 / power), dtype=np.float64)
+
+
+def harmonic_mean(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Elementwise harmonic mean, 0 where either side is 0."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    total = a + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(total > 0, 2.0 * a * b / np.where(total > 0, total, 1.0), 0.0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def reciprocal(
+    they_cover_me: FloatArray,
+    i_cover_them: FloatArray,
+    *,
+    i_have_needs: bool,
+    they_have_needs: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Harmonic mean of both directions; one direction alone when the other has no needs.
+
+    A landlord that declared no needs still gets partners whose needs it covers, and an
+    organisation with no needs is still suggested for the needs it covers.
+    """
+    both = harmonic_mean(they_cover_me, i_cover_them)
+    if not i_have_needs:
+        return np.where(they_have_needs, i_cover_them, 0.0)
+    return np.where(they_have_needs, both, they_cover_me)
+
+
+def aggregate_hits(
+    scores: FloatArray, starts: IntArray, *, second_weight: float = 0.0
+) -> FloatArray:
+    """Score of each group for a query: its best statement, plus a share of its second best.
+
+    A share of the second best rewards organisations that state the skill more than once
+    without letting a long list of weak statements win.
+    """
+    if scores.size == 0:
+        return np.zeros(starts.size)
+    best = np.maximum.reduceat(scores, starts)
+    if second_weight <= 0:
+        return np.asarray(best, dtype=np.float64)
+    ends = np.r_[starts[1:], scores.size]
+    second = np.zeros(starts.size)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        if end - start > 1:
+            second[i] = np.partition(scores[start:end], -2)[-2]
+    return np.asarray(best + second_weight * second, dtype=np.float64)

@@ -1,0 +1,63 @@
+"""Embeddings (a cache keyed by model and content hash), dismissals, index version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+from models.types import VectorType
+
+
+class Embedding(Base):
+    """One text's vector in one embedding space (model + thesaurus), shared by every
+    statement, profile or requirement with the same content hash."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("model", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[Any] = mapped_column(VectorType())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dismissal(Base):
+    """A suggestion an organisation does not want to see again."""
+
+    __tablename__ = "dismissals"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "dismissed_id"),
+        CheckConstraint("organisation_id <> dismissed_id", name="not_self"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    dismissed_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchState(Base):
+    """A counter bumped by every write that changes what matching sees, so each process
+    knows when its in-memory index is stale."""
+
+    __tablename__ = "match_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
