@@ -53,10 +53,13 @@ class Settings(BaseSettings):
         description="Search results scoring below this share of the best one are left out.",
     )
     pg_top_k: int = Field(
-        default=400,
-        ge=10,
-        le=1000,
-        description="Statements fetched per query vector from pgvector.",
+        default=100, ge=10, le=1000, description="Statements fetched per query vector from pgvector."
+    )
+    pg_exact_below: int = Field(
+        default=5000,
+        ge=0,
+        description="Below this many statements of a kind, PostgreSQL scores them all exactly "
+        "instead of walking the HNSW index.",
     )
     host: str = "127.0.0.1"
     port: int = 8000

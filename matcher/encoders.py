@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
@@ -137,9 +138,16 @@ class LexicalEncoder:
     `transform`; rows are L2-normalised sparse vectors.
     """
 
-    def __init__(self, *, ngram_range: tuple[int, int] = (3, 5), n_features: int = 2**20) -> None:
+    def __init__(
+        self,
+        *,
+        ngram_range: tuple[int, int] = (3, 5),
+        n_features: int = 2**20,
+        max_df: float = 0.2,
+    ) -> None:
         self.ngram_range = ngram_range
         self.n_features = n_features
+        self.max_df = max_df
 
     def _hasher(self) -> HashingVectorizer:
         return HashingVectorizer(
@@ -151,15 +159,38 @@ class LexicalEncoder:
             preprocessor=_lexical_preprocess,
         )
 
+    def counts(self, texts: Sequence[str]) -> Any:
+        """Raw hashed n-gram counts (CSR), the part that is costly and never changes."""
+        return self._hasher().transform(list(texts))
+
+    def fit_counts(self, counts: Any) -> LexicalEncoder:
+        """Fit the idf weights on a count matrix from `counts`."""
+        if counts.shape[0] == 0:
+            raise ValueError("LexicalEncoder.fit needs at least one text.")
+        self.tfidf_ = TfidfTransformer(sublinear_tf=True, norm=None).fit(counts)
+        # n-grams in more than max_df of the texts (" de ", "les ", "tion") weigh little and
+        # would make every query walk most of the index: they are dropped, as stop words.
+        n = counts.shape[0]
+        df_share = ((1 + n) / np.exp(self.tfidf_.idf_ - 1.0) - 1) / max(n, 1)
+        keep = (df_share <= self.max_df) | (n < 20)
+        self.keep_ = keep
+        return self
+
     def fit(self, corpus: Sequence[str]) -> LexicalEncoder:
         if not corpus:
             raise ValueError("LexicalEncoder.fit needs at least one text.")
-        counts = self._hasher().transform(list(corpus))
-        self.tfidf_ = TfidfTransformer(sublinear_tf=True, norm="l2").fit(counts)
-        return self
+        return self.fit_counts(self.counts(corpus))
 
-    def transform(self, texts: Sequence[str]) -> Any:
+    def weight(self, counts: Any) -> Any:
+        """tf-idf rows, L2-normalised, from a count matrix."""
         if not hasattr(self, "tfidf_"):
             raise RuntimeError("LexicalEncoder is not fitted: call fit(corpus) first.")
-        counts = self._hasher().transform(list(texts))
-        return normalize(self.tfidf_.transform(counts), norm="l2", copy=False)
+        if counts.shape[0] == 0:
+            return sparse.csr_matrix((0, self.n_features), dtype=np.float64)
+        weighted = sparse.csr_matrix(self.tfidf_.transform(counts))
+        weighted.data *= self.keep_[weighted.indices]
+        weighted.eliminate_zeros()
+        return normalize(weighted, norm="l2", copy=False)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        return self.weight(self.counts(texts))

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from matcher.encoders import FloatMatrix, LexicalEncoder
 from matcher.scoring import group_starts
@@ -33,6 +34,7 @@ class StatementRecord:
     organisation_id: int
     kind: str
     text: str
+    content_hash: str = ""
 
 
 @dataclass
@@ -42,14 +44,18 @@ class StatementTable:
     ids: IntArray
     org_pos: IntArray
     texts: list[str]
-    lexical: Any  # scipy CSR, rows aligned with ids
+    hashes: list[str]
+    counts: Any  # scipy CSR of raw n-gram counts, rows aligned with ids (kept for rebuilds)
+    lexical: Any  # scipy CSR of tf-idf rows, aligned with ids
     groups: IntArray = field(init=False)
     starts: IntArray = field(init=False)
     id_pos: dict[int, int] = field(init=False)
+    lexical_t: Any = field(init=False)  # transposed CSR: a query multiplies postings only
 
     def __post_init__(self) -> None:
         self.groups, self.starts = group_starts(self.org_pos)
         self.id_pos = {int(i): p for p, i in enumerate(self.ids)}
+        self.lexical_t = self.lexical.T.tocsr()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -89,30 +95,77 @@ class NetworkIndex:
         organisations: Sequence[OrganisationRecord],
         statements: Sequence[StatementRecord],
         *,
-        lexical: LexicalEncoder | None = None,
         expand: Any = None,
+        previous: NetworkIndex | None = None,
     ) -> NetworkIndex:
-        """`expand` (text -> text, e.g. a thesaurus) is applied before lexical encoding."""
+        """`expand` (text -> text, e.g. a thesaurus) is applied before lexical encoding.
+
+        With `previous`, the n-gram counts of statements it already had (same content
+        hash) are reused: a rebuild after a few writes only reads the new texts.
+        """
         orgs = sorted(organisations, key=lambda o: o.id)
         org_pos = {o.id: p for p, o in enumerate(orgs)}
         expand = expand or (lambda t: t)
         kept = [s for s in statements if s.organisation_id in org_pos]
-        if lexical is None:
-            corpus = [expand(s.text) for s in kept] or ["vide"]
-            lexical = LexicalEncoder().fit(corpus)
-        tables = {}
-        for kind in KINDS:
-            rows = sorted(
+        lexical = LexicalEncoder()
+        rows_by_kind = {
+            kind: sorted(
                 (s for s in kept if s.kind == kind),
                 key=lambda s: (org_pos[s.organisation_id], s.id),
             )
-            texts = [s.text for s in rows]
-            tables[kind] = StatementTable(
+            for kind in KINDS
+        }
+        # Rows of counts come from one source matrix: the previous index's (reused by
+        # content hash) stacked over the counts of the texts it did not have.
+        sources: list[Any] = []
+        known: dict[str, int] = {}
+        offset = 0
+        if previous is not None and previous.space == space:
+            for table in previous.tables.values():
+                for row, h in enumerate(table.hashes):
+                    if h:
+                        known.setdefault(h, offset + row)
+                sources.append(table.counts)
+                offset += table.counts.shape[0]
+        new_texts: dict[str, int] = {}
+        fresh: list[str] = []
+        for rows in rows_by_kind.values():
+            for s in rows:
+                key = s.content_hash or f"id:{s.id}"
+                if key not in known and key not in new_texts:
+                    new_texts[key] = offset + len(fresh)
+                    fresh.append(expand(s.text))
+        if fresh:
+            sources.append(lexical.counts(fresh))
+        source = (
+            sparse.vstack(sources, format="csr")
+            if sources
+            else sparse.csr_matrix((0, lexical.n_features), dtype=np.float64)
+        )
+        counts_by_kind = {}
+        for kind, rows in rows_by_kind.items():
+            order = [
+                known.get(s.content_hash)
+                if s.content_hash in known
+                else new_texts[s.content_hash or f"id:{s.id}"]
+                for s in rows
+            ]
+            counts_by_kind[kind] = source[np.array(order, dtype=np.int64)] if order else source[:0]
+        all_counts = sparse.vstack(list(counts_by_kind.values()), format="csr")
+        if all_counts.shape[0] == 0:
+            all_counts = lexical.counts(["vide"])
+        lexical.fit_counts(all_counts)
+        tables = {
+            kind: StatementTable(
                 ids=np.array([s.id for s in rows], dtype=np.int64),
                 org_pos=np.array([org_pos[s.organisation_id] for s in rows], dtype=np.int64),
-                texts=texts,
-                lexical=lexical.transform([expand(t) for t in texts]),
+                texts=[s.text for s in rows],
+                hashes=[s.content_hash for s in rows],
+                counts=counts_by_kind[kind],
+                lexical=lexical.weight(counts_by_kind[kind]),
             )
+            for kind, rows in rows_by_kind.items()
+        }
         return cls(space=space, organisations=orgs, tables=tables, lexical=lexical, org_pos=org_pos)
 
     @property

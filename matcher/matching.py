@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def _lexical(index: NetworkIndex, texts: list[str], table: StatementTable) -> Fl
     if len(table) == 0:
         return np.zeros((len(texts), 0))
     return np.asarray(
-        (index.lexical.transform(texts) @ table.lexical.T).toarray(), dtype=np.float64
+        (index.lexical.transform(texts) @ table.lexical_t).toarray(), dtype=np.float64
     )
 
 
@@ -183,7 +184,7 @@ def _pair_probabilities(
     if len(mine.rows) == 0 or len(theirs) == 0:
         return np.zeros((len(mine.rows), len(theirs)))
     lexical = np.asarray(
-        (mine_table.lexical[mine.rows] @ theirs.lexical.T).toarray(), dtype=np.float64
+        (mine_table.lexical[mine.rows] @ theirs.lexical_t).toarray(), dtype=np.float64
     )
     dense = _fill(dense_rows, calibration.dense_mean)
     return calibration.probability(calibration.statement_z(dense, lexical))
@@ -271,13 +272,24 @@ def suggest_partners(
             candidates[index.org_pos[other]] = False
     my_places = index.organisations[me].places
     ranked: list[tuple[float, int, Key | None]] = []
-    for pos in (int(p) for p in np.flatnonzero(candidates & (total > 0))):
+    kept: list[float] = []  # min-heap of the best `limit` weighted scores so far
+    # Best raw scores first; weights are at most 1, so once a raw score falls below the
+    # limit-th weighted one, no later candidate can enter.
+    eligible = np.flatnonzero(candidates & (total > 0))
+    for pos in (int(p) for p in eligible[np.argsort(-total[eligible], kind="stable")]):
+        if len(kept) >= limit and float(total[pos]) < kept[0]:
+            break
         shared = shared_territory(my_places, index.organisations[pos].places)
         level = shared[0] if shared else None
         if within is not None and not level_at_least_as_fine(level, within):
             continue
         weight = TERRITORY_WEIGHTS[level] if territory_weight else 1.0
-        ranked.append((float(total[pos]) * weight, int(pos), shared))
+        weighted = float(total[pos]) * weight
+        ranked.append((weighted, pos, shared))
+        if len(kept) < limit:
+            heapq.heappush(kept, weighted)
+        elif weighted > kept[0]:
+            heapq.heapreplace(kept, weighted)
     ranked.sort(key=lambda t: (-t[0], t[1]))
     suggestions = []
     for score, pos, shared in ranked[:limit]:

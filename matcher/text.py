@@ -6,13 +6,32 @@ import hashlib
 import re
 import unicodedata
 
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "’": "'", "ß": "ss"})
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _SAINT = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
 
 
+def _accent_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for code in range(0x00C0, 0x0250):
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        base = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        if base != chr(code):
+            table[code] = base
+    table.update({ord(k): v for k, v in _LIGATURES_MAP.items()})
+    return table
+
+
+_LIGATURES_MAP = {"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "’": "'", "ß": "ss"}
+_ACCENTS = _accent_table()
+
+
 def strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    """Latin letters without their accents ('Sainte-Étienne' -> 'Sainte-Etienne'), fast path
+    by table; other scripts go through Unicode decomposition."""
+    out = text.translate(_ACCENTS)
+    if out.isascii():
+        return out
+    decomposed = unicodedata.normalize("NFKD", out)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 

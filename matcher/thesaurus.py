@@ -50,14 +50,20 @@ class Thesaurus:
             acronym_re = re.compile(rf"(?<![\w-])({alternatives})(?![\w-])")
         else:
             acronym_re = None
-        folded_variants = []
+        # Concept variants by their folded word sequence: matching a text is then a walk
+        # over its words, whatever the number of variants.
+        phrases: dict[tuple[str, ...], str] = {}
         for label, variants in self.concepts.items():
             for variant in (label, *variants):
-                folded = fold(variant)
-                if folded:
-                    folded_variants.append((folded, label))
+                words = tuple(fold(variant).split())
+                if words:
+                    phrases.setdefault(words, label)
         object.__setattr__(self, "_acronym_re", acronym_re)
-        object.__setattr__(self, "_variants", folded_variants)
+        sizes: dict[str, set[int]] = {}
+        for words in phrases:
+            sizes.setdefault(words[0], set()).add(len(words))
+        object.__setattr__(self, "_phrases", phrases)
+        object.__setattr__(self, "_sizes", {w: tuple(sorted(n)) for w, n in sizes.items()})
 
     def annotations(self, text: str) -> list[str]:
         """Expansions and concept labels found in `text`, in order, without repeats."""
@@ -66,11 +72,14 @@ class Thesaurus:
         if acronym_re is not None:
             for match in acronym_re.finditer(text):
                 found.append(self.acronyms[match.group(1)])
-        padded = f" {fold(text)} "
-        variants: list[tuple[str, str]] = getattr(self, "_variants")  # noqa: B009
-        for folded, label in variants:
-            if f" {folded} " in padded:
-                found.append(label)
+        phrases: dict[tuple[str, ...], str] = getattr(self, "_phrases")  # noqa: B009
+        sizes: dict[str, tuple[int, ...]] = getattr(self, "_sizes")  # noqa: B009
+        words = fold(text).split()
+        for start, word in enumerate(words):
+            for size in sizes.get(word, ()):
+                label = phrases.get(tuple(words[start : start + size]))
+                if label is not None:
+                    found.append(label)
         return list(dict.fromkeys(found))
 
     def expand(self, text: str) -> str:

@@ -100,4 +100,4 @@ def run_evaluation(
 def _slugs(session: Session) -> dict[int, str]:
     from sqlalchemy import select
 
-    return dict(session.execute(select(Organisation.id, Organisation.slug)).tuples().all())
+    return {i: s or "" for i, s in session.execute(select(Organisation.id, Organisation.slug))}

@@ -202,7 +202,10 @@ class MatchingEngine:
                 ).where(Statement.visibility == Visibility.network)
             )
         ]
-        index = NetworkIndex.build(self.space, records, statements, expand=self.expand)
+        previous = self._loaded.index if self._loaded is not None else None
+        index = NetworkIndex.build(
+            self.space, records, statements, expand=self.expand, previous=previous
+        )
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
         if session.get_bind().dialect.name == "sqlite":
@@ -287,10 +290,53 @@ class PgDenseScorer:
         self.index = index
         self.dimension = dimension
         self.top_k = engine.settings.pg_top_k
+        self.exact_below = engine.settings.pg_exact_below
 
     def _prepare(self, k: int) -> None:
         self.session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, k))}"))
         self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+
+    def _run(
+        self,
+        queries: FloatMatrix,
+        source: str,
+        where: str,
+        params: dict[str, Any],
+        n_rows: int,
+    ) -> list[tuple[int, int, float]]:
+        """(query row, id, similarity) for every query vector in one round trip.
+
+        A network small enough is scored exactly (every row); a larger one takes the top
+        k of each query through the HNSW index (LATERAL, one index scan per query).
+        """
+        dim = int(self.dimension)
+        distance = f"e.vector::vector({dim}) <=> q.v"
+        vectors = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
+        if n_rows <= self.exact_below:
+            sql = f"""
+                SELECT q.i, x.id, x.sim
+                FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
+                CROSS JOIN LATERAL (
+                    SELECT {source} AS id, 1 - ({distance}) AS sim
+                    FROM {where}
+                ) x
+            """
+        else:
+            k = min(self.top_k, n_rows)
+            self._prepare(k)
+            params = {**params, "k": k}
+            sql = f"""
+                SELECT q.i, x.id, x.sim
+                FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
+                CROSS JOIN LATERAL (
+                    SELECT {source} AS id, 1 - ({distance}) AS sim
+                    FROM {where}
+                    ORDER BY {distance}
+                    LIMIT :k
+                ) x
+            """
+        rows = self.session.execute(text(sql), {**params, "qs": vectors})
+        return [(int(i) - 1, int(id_), float(sim)) for i, id_, sim in rows]
 
     def statements(
         self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
@@ -299,57 +345,36 @@ class PgDenseScorer:
         out = np.full((len(queries), len(table)), np.nan, dtype=np.float32)
         if len(table) == 0 or len(queries) == 0:
             return out
-        k = min(self.top_k, len(table))
-        self._prepare(k)
-        dim = int(self.dimension)
-        org_filter = ""
-        params: dict[str, Any] = {"space": self.engine.space, "kind": kind, "k": k}
+        params: dict[str, Any] = {"space": self.engine.space, "kind": kind}
+        where = (
+            "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
+            "WHERE e.model = :space AND s.kind = :kind AND s.visibility = 'network'"
+        )
         if org_mask is not None:
-            org_filter = "AND s.organisation_id = ANY(:orgs)"
+            where += " AND s.organisation_id = ANY(:orgs)"
             params["orgs"] = [
                 o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
             ]
-        sql = text(
-            f"""
-            SELECT s.id, 1 - (e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))) AS sim
-            FROM embeddings e JOIN statements s ON s.content_hash = e.content_hash
-            WHERE e.model = :space AND s.kind = :kind AND s.visibility = 'network' {org_filter}
-            ORDER BY e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))
-            LIMIT :k
-            """
-        )
-        for row, query in enumerate(queries):
-            for statement_id, sim in self.session.execute(
-                sql, {**params, "q": _vector_literal(query)}
-            ):
-                pos = table.id_pos.get(int(statement_id))
-                if pos is not None:
-                    out[row, pos] = sim
+        for row, statement_id, sim in self._run(queries, "s.id", where, params, len(table)):
+            pos = table.id_pos.get(statement_id)
+            if pos is not None:
+                out[row, pos] = sim
         return out
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
         out = np.full((len(queries), self.index.size), np.nan, dtype=np.float32)
         if self.index.size == 0 or len(queries) == 0:
             return out
-        k = min(self.top_k, self.index.size)
-        self._prepare(k)
-        dim = int(self.dimension)
-        sql = text(
-            f"""
-            SELECT o.id, 1 - (e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))) AS sim
-            FROM embeddings e JOIN organisations o ON o.profile_hash = e.content_hash
-            WHERE e.model = :space
-            ORDER BY e.vector::vector({dim}) <=> CAST(:q AS vector({dim}))
-            LIMIT :k
-            """
+        where = (
+            "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
+            "WHERE e.model = :space"
         )
-        for row, query in enumerate(queries):
-            for org_id, sim in self.session.execute(
-                sql, {"space": self.engine.space, "k": k, "q": _vector_literal(query)}
-            ):
-                pos = self.index.org_pos.get(int(org_id))
-                if pos is not None:
-                    out[row, pos] = sim
+        for row, org_id, sim in self._run(
+            queries, "o.id", where, {"space": self.engine.space}, self.index.size
+        ):
+            pos = self.index.org_pos.get(org_id)
+            if pos is not None:
+                out[row, pos] = sim
         return out
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:

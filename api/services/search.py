@@ -116,7 +116,7 @@ def partners(
     dense = {}
     for my_kind, their_kind in kinds:
         table = index.tables[my_kind]
-        my_ids = [int(i) for i, pos in zip(table.ids, table.org_pos, strict=True) if pos == me]
+        my_ids = [int(i) for i in table.ids[table.org_pos == me]]
         vectors = scorer.statement_vectors(my_ids)
         dense[(my_kind, their_kind)] = scorer.statements(vectors, their_kind, None)
     suggestions = suggest_partners(

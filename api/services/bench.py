@@ -1,0 +1,388 @@
+"""`maillage bench`: a synthetic network at scale, timed through the API on each backend.
+
+Statement texts are generated from French fragments of the field; their vectors are
+mixtures of the real embeddings of those fragments (so that "precomputed embeddings"
+have the structure of real ones without encoding 100,000 texts). Indexing throughput is
+measured apart, by really encoding and storing a sample through `reindex`.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, insert, select, text
+
+from api.services.demo import ensure_territories
+from api.services.matching import MatchingEngine
+from api.settings import Settings
+from matcher.text import content_hash
+from models import Organisation, Statement, Territory, migrate, organisation_territories
+from models.db import make_engine, make_session_factory
+
+ACTIONS = [
+    "Accompagnement",
+    "Animation",
+    "Organisation",
+    "Mise en place",
+    "Coordination",
+    "Formation des équipes à",
+    "Conseil et appui pour",
+    "Diagnostic de",
+    "Pilotage de",
+    "Médiation autour de",
+    "Évaluation de",
+    "Co-construction avec les habitants de",
+]
+SUBJECTS = [
+    "jardins partagés en pied d'immeuble",
+    "chantiers d'auto-réhabilitation accompagnée",
+    "médiation de voisinage et tranquillité résidentielle",
+    "ateliers d'inclusion numérique",
+    "lutte contre la précarité énergétique",
+    "rénovation énergétique des logements",
+    "maintien à domicile des locataires âgés",
+    "habitat inclusif pour personnes handicapées",
+    "gestion urbaine de proximité",
+    "concertation locative",
+    "clauses d'insertion dans les marchés",
+    "colocations étudiantes solidaires",
+    "prévention des impayés de loyer",
+    "accompagnement social lié au logement",
+    "relogement dans le cadre du NPNRU",
+    "réemploi des matériaux de chantier",
+    "mesure de l'impact social",
+    "hébergement d'urgence et logement d'abord",
+    "accueil des victimes de violences conjugales",
+    "aires d'accueil des gens du voyage",
+    "lutte contre l'isolement des seniors",
+    "aide alimentaire et épiceries solidaires",
+    "santé mentale des locataires",
+    "tri des déchets et compostage collectif",
+    "végétalisation des cours et îlots de fraîcheur",
+    "mobilité résidentielle et échanges de logements",
+    "accession sociale à la propriété",
+    "logement des travailleurs saisonniers",
+    "revitalisation des centres-bourgs",
+    "lutte contre les punaises de lit",
+    "sécurisation des halls d'immeuble",
+    "recrutement de gardiens d'immeuble",
+    "démarches d'accès aux droits",
+    "activités sportives au pied des immeubles",
+    "soutien à la parentalité",
+    "apprentissage du français pour les primo-arrivants",
+    "conciergerie de quartier",
+    "économies d'eau dans les logements",
+    "adaptation des logements au handicap",
+    "diagnostics en marchant dans les quartiers prioritaires",
+]
+PUBLICS = [
+    "avec les locataires",
+    "pour les familles monoparentales",
+    "avec les jeunes du quartier",
+    "pour les personnes âgées isolées",
+    "avec les associations de locataires",
+    "pour les ménages en difficulté",
+    "avec les étudiants",
+    "pour les personnes handicapées",
+    "avec les gardiens et les équipes de proximité",
+    "pour les demandeurs d'emploi",
+    "avec les enfants et leurs parents",
+    "pour les nouveaux arrivants",
+]
+PLACES = [
+    "en quartier prioritaire",
+    "dans les résidences anciennes",
+    "en centre-bourg",
+    "sur le littoral",
+    "en zone de montagne",
+    "dans les grands ensembles",
+    "en milieu rural",
+    "dans les résidences neuves",
+    "en copropriété dégradée",
+    "dans le parc diffus",
+]
+NEED_PREFIXES = [
+    "Nous cherchons un partenaire pour",
+    "Besoin d'aide pour",
+    "On recherche une structure pour",
+    "Trouver une association capable de",
+    "Recherche d'un prestataire pour",
+]
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    backend: str
+    organisations: int
+    statements: int
+    load_seconds: float
+    index_build_seconds: float
+    search_p50_ms: float
+    search_p95_ms: float
+    partners_p50_ms: float
+    partners_p95_ms: float
+    indexing_statements_per_s: float
+    peak_memory_mb: float
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else float("nan")
+
+
+def run_bench(
+    settings: Settings,
+    *,
+    backend: str,
+    database_url: str | None,
+    organisations: int,
+    statements: int,
+    queries: int,
+    seed: int = 0,
+    sample_for_indexing: int = 1000,
+) -> BenchResult:
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="maillage-bench-") as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        engine = make_engine(url)
+        _reset(engine)
+        migrate.upgrade(engine)
+        factory = make_session_factory(engine)
+        matching = MatchingEngine(settings)
+        start = time.perf_counter()
+        with factory() as session, session.begin():
+            ensure_territories(session, settings.fixtures_dir)
+        _generate(engine, factory, matching, rng, organisations, statements)
+        load_seconds = time.perf_counter() - start
+
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+
+        app = create_app(settings.model_copy(update={"database_url": url}))
+        app.state.matching = matching
+        client = TestClient(app)
+        start = time.perf_counter()
+        with factory() as session:
+            matching.loaded(session)
+        index_build = time.perf_counter() - start
+
+        with factory() as session:
+            org_ids = list(session.scalars(select(Organisation.id)))
+            deps = list(
+                session.scalars(
+                    select(Territory.code).where(Territory.level == "departement").limit(96)
+                )
+            )
+        search_ms, partner_ms = [], []
+        for i in range(queries):
+            subject = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
+            params: dict[str, Any] = {"q": f"{NEED_PREFIXES[i % len(NEED_PREFIXES)]} {subject}"}
+            if i % 2:
+                params["territory"] = f"departement:{deps[int(rng.integers(len(deps)))]}"
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/search/organisations", params=params)
+            search_ms.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.text
+            org = org_ids[int(rng.integers(len(org_ids)))]
+            t0 = time.perf_counter()
+            response = client.get(f"/api/v1/organisations/{org}/partners")
+            partner_ms.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.text
+
+        rate = _indexing_rate(factory, settings, rng, sample_for_indexing)
+        engine.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return BenchResult(
+        backend=backend,
+        organisations=organisations,
+        statements=statements,
+        load_seconds=round(load_seconds, 1),
+        index_build_seconds=round(index_build, 2),
+        search_p50_ms=round(_percentile(search_ms, 50), 1),
+        search_p95_ms=round(_percentile(search_ms, 95), 1),
+        partners_p50_ms=round(_percentile(partner_ms, 50), 1),
+        partners_p95_ms=round(_percentile(partner_ms, 95), 1),
+        indexing_statements_per_s=round(rate, 0),
+        peak_memory_mb=round(peak, 0),
+    )
+
+
+def _reset(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+
+
+def _generate(
+    engine: Engine,
+    factory: Any,
+    matching: MatchingEngine,
+    rng: np.random.Generator,
+    n_orgs: int,
+    n_statements: int,
+) -> None:
+    """Organisations on random communes, statements from fragments, mixed vectors."""
+    fragments = ACTIONS + SUBJECTS + PUBLICS + PLACES + NEED_PREFIXES
+    fragment_vectors = dict(zip(fragments, matching.encode(fragments), strict=True))
+    with factory() as session, session.begin():
+        communes = list(
+            session.execute(
+                select(Territory.id, Territory.epci_code, Territory.departement_code).where(
+                    Territory.level == "commune"
+                )
+            )
+        )
+        epci_ids = dict(
+            session.execute(select(Territory.code, Territory.id).where(Territory.level == "epci"))
+            .tuples()
+            .all()
+        )
+    now = datetime.now(UTC)
+    kinds = ["landlord", "association", "public_body", "company", "research", "other"]
+    org_rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    stmt_rows: list[dict[str, Any]] = []
+    vectors: dict[str, np.ndarray] = {}
+    per_org = max(2, n_statements // n_orgs)
+    for org_id in range(1, n_orgs + 1):
+        org_rows.append(
+            {
+                "id": org_id,
+                "name": f"Organisation de test {org_id}",
+                "kind": kinds[org_id % 6],
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        commune_id, epci, _ = communes[int(rng.integers(len(communes)))]
+        links.append({"organisation_id": org_id, "territory_id": commune_id})
+        if epci and epci in epci_ids and rng.random() < 0.5:
+            links.append({"organisation_id": org_id, "territory_id": epci_ids[epci]})
+        focus = rng.choice(len(SUBJECTS), size=3, replace=False)
+        for j in range(per_org):
+            need = j >= per_org * 0.6
+            action = ACTIONS[int(rng.integers(len(ACTIONS)))]
+            subject = SUBJECTS[
+                int(focus[j % 3] if rng.random() < 0.7 else rng.integers(len(SUBJECTS)))
+            ]
+            public = PUBLICS[int(rng.integers(len(PUBLICS)))]
+            place = PLACES[int(rng.integers(len(PLACES)))]
+            head = NEED_PREFIXES[j % len(NEED_PREFIXES)] if need else action
+            body = f"{head} {subject} {public} {place} (réf. {org_id}-{j})."
+            vector = _unit(
+                fragment_vectors[head] * 0.5
+                + fragment_vectors[subject] * 1.0
+                + fragment_vectors[public] * 0.4
+                + fragment_vectors[place] * 0.3
+                + rng.normal(0, 0.02, size=fragment_vectors[subject].shape)
+            )
+            h = content_hash(body)
+            vectors[h] = vector
+            stmt_rows.append(
+                {
+                    "organisation_id": org_id,
+                    "kind": "need" if need else "competency",
+                    "text": body,
+                    "themes": [],
+                    "visibility": "network",
+                    "content_hash": h,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    # Profiles: description-less organisations read as their competencies.
+    by_org: dict[int, list[str]] = {}
+    for row in stmt_rows:
+        if row["kind"] == "competency":
+            by_org.setdefault(row["organisation_id"], []).append(row["text"])
+    profile_of: dict[int, str] = {}
+    for org in org_rows:
+        texts = by_org.get(org["id"], [])
+        profile = "\n".join(texts)
+        if profile:
+            h = content_hash(profile)
+            profile_of[org["id"]] = h
+            members = [vectors[content_hash(t)] for t in texts]
+            vectors[h] = _unit(np.mean(members, axis=0))
+    for org in org_rows:
+        org["profile_hash"] = profile_of.get(org["id"])
+    with factory() as session, session.begin():
+        session.execute(insert(Organisation), org_rows)
+        session.execute(insert(organisation_territories), links)
+        for start in range(0, len(stmt_rows), 5000):
+            session.execute(insert(Statement), stmt_rows[start : start + 5000])
+        _store_vectors(session, matching, vectors)
+        session.execute(text("UPDATE match_state SET version = version + 1 WHERE id = 1"))
+
+
+def _store_vectors(session: Any, matching: MatchingEngine, vectors: dict[str, np.ndarray]) -> None:
+    dim = int(next(iter(vectors.values())).shape[0])
+    now = datetime.now(UTC)
+    if session.get_bind().dialect.name == "postgresql":
+        raw = session.connection().connection.driver_connection
+        from pgvector.psycopg import register_vector
+
+        register_vector(raw)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY embeddings (model, content_hash, dimension, vector, created_at) "
+                "FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types(["varchar", "varchar", "int4", "vector", "timestamptz"])
+            for h, v in vectors.items():
+                copy.write_row([matching.space, h, dim, v, now])
+        session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        matching.ensure_vector_index(session, dim)
+        session.execute(text("ANALYZE embeddings"))
+        session.execute(text("ANALYZE statements"))
+        return
+    from models import Embedding
+
+    rows = [
+        {
+            "model": matching.space,
+            "content_hash": h,
+            "dimension": dim,
+            "vector": v,
+            "created_at": now,
+        }
+        for h, v in vectors.items()
+    ]
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(Embedding), rows[start : start + 5000])
+
+
+def _indexing_rate(factory: Any, settings: Settings, rng: np.random.Generator, n: int) -> float:
+    """Statements per second through the real write path: encode, store, per batch."""
+    matching = MatchingEngine(settings)
+    texts = {}
+    for i in range(n):
+        body = (
+            f"{ACTIONS[i % len(ACTIONS)]} {SUBJECTS[int(rng.integers(len(SUBJECTS)))]} "
+            f"{PUBLICS[int(rng.integers(len(PUBLICS)))]} — indexation {i}."
+        )
+        texts[content_hash(body)] = body
+    matching.encode(["échauffement du modèle"])
+    start = time.perf_counter()
+    with factory() as session, session.begin():
+        matching.ensure_embeddings(session, texts)
+    return n / (time.perf_counter() - start)
+
+
+def result_dict(result: BenchResult) -> dict[str, Any]:
+    return asdict(result)

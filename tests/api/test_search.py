@@ -1,0 +1,474 @@
+"""Search, partner suggestions and dismissals through the HTTP API, with the real model.
+
+The French demo network is loaded and embedded once per class (embedding it takes seconds),
+inside a transaction rolled back when the class ends; each test runs in a savepoint of its
+own on top of it, rolled back too, so tests never see each other's writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.orm import Session
+
+from api.services.demo import load_demo
+from api.services.matching import MatchingEngine
+from api.settings import Settings
+from matcher.text import fold
+from models import MatchState, Organisation, Statement
+from models.enums import StatementKind
+from tests.conftest import FIXTURES
+from tests.factories import make_organisation
+
+SEARCH = "/api/v1/search/organisations"
+LANDLORD = "arc-touloubre-habitat"
+GARDENERS = "terres-partagees"
+ARA_IN_13 = "etabli-des-habitants"
+ARA_IN_84 = "truelles-du-ventoux"
+
+
+@pytest.fixture(scope="class")
+def demo_connection(
+    engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Connection]:
+    """A connection whose open transaction holds the demo network, embedded."""
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("demo"),
+        fixtures_dir=FIXTURES,
+    )
+    with engine.connect() as conn:
+        outer = conn.begin()
+        # pysqlite opens its transaction lazily, at the first write: a SAVEPOINT issued
+        # before it would be the outermost transaction, and releasing it would commit the
+        # demo for good. A write that changes nothing opens the real transaction first.
+        conn.execute(update(MatchState).values(version=MatchState.version))
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+            # The same space as every test app's engine: the embeddings are found again.
+            load_demo(session, FIXTURES, matching=MatchingEngine(settings))
+            session.commit()
+        yield conn
+        outer.rollback()
+
+
+class OnDemoNetwork:
+    """Tests of a subclass see the demo network; what they write is undone after each."""
+
+    @pytest.fixture
+    def connection(self, demo_connection: Connection) -> Iterator[Connection]:
+        savepoint = demo_connection.begin_nested()
+        yield demo_connection
+        if savepoint.is_active:
+            savepoint.rollback()
+
+
+def org_id(session: Session, slug: str) -> int:
+    found = session.scalar(select(Organisation.id).where(Organisation.slug == slug))
+    assert found is not None, slug
+    return found
+
+
+def slugs_by_id(session: Session) -> dict[int, str | None]:
+    rows = session.execute(select(Organisation.id, Organisation.slug)).all()
+    return {row.id: row.slug for row in rows}
+
+
+def partner_ids(client: TestClient, organisation: int, **params: Any) -> list[int]:
+    response = client.get(f"/api/v1/organisations/{organisation}/partners", params=params)
+    assert response.status_code == 200, response.text
+    return [item["organisation"]["id"] for item in response.json()["items"]]
+
+
+def search_slugs(client: TestClient, session: Session, **params: Any) -> list[str | None]:
+    response = client.get(SEARCH, params=params)
+    assert response.status_code == 200, response.text
+    slugs = slugs_by_id(session)
+    return [slugs[item["organisation"]["id"]] for item in response.json()["items"]]
+
+
+def mentions_ara(text: str) -> bool:
+    return "auto rehabilitation" in fold(text) or re.search(r"\bARA\b", text) is not None
+
+
+def assert_problem(response: Any, status: int, *fragments: str) -> None:
+    """A problem+json answer with this status whose French detail says each fragment."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    for fragment in fragments:
+        assert fragment in body["detail"], (fragment, body["detail"])
+
+
+@pytest.mark.slow
+class TestPartnerSuggestions(OnDemoNetwork):
+    def test_landlord_gets_the_shared_gardens_association_and_why(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord, gardeners = org_id(session, LANDLORD), org_id(session, GARDENERS)
+        gardens_need = session.scalar(
+            select(Statement.text).where(
+                Statement.organisation_id == landlord,
+                Statement.kind == StatementKind.need,
+                Statement.text.contains("jardins partagés"),
+            )
+        )
+        assert gardens_need is not None
+        response = client.get(f"/api/v1/organisations/{landlord}/partners")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert (page["organisation_id"], page["mode"], page["within"]) == (
+            landlord,
+            "complementary",
+            "any",
+        )
+        items = {item["organisation"]["id"]: item for item in page["items"]}
+        assert gardeners in items
+        assert len(items) <= 10
+        reasons = items[gardeners]["reasons"]
+        assert any(
+            r["direction"] == "they_cover_me"
+            and r["mine"]["text"] == gardens_need
+            and r["theirs"]["text"].startswith("Création et animation de jardins partagés")
+            for r in reasons
+        ), reasons
+
+    def test_suggestions_carry_scores_of_both_directions_and_the_shared_territory(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord = org_id(session, LANDLORD)
+        items = client.get(f"/api/v1/organisations/{landlord}/partners").json()["items"]
+        assert items
+        scores = [item["score"] for item in items]
+        assert scores == sorted(scores, reverse=True)
+        for item in items:
+            assert item["organisation"]["id"] != landlord
+            assert set(item["scores"]) == {"they_cover_me", "i_cover_them", "reciprocal"}
+            assert 0 < item["score"] <= 1
+            assert {r["direction"] for r in item["reasons"]} <= {"they_cover_me", "i_cover_them"}
+            for reason in item["reasons"]:
+                assert 0 <= reason["similarity"] <= 1
+        gardeners = next(i for i in items if i["organisation"]["id"] == org_id(session, GARDENERS))
+        assert gardeners["shared_territory"]["ref"] == "commune:13001"
+        assert gardeners["shared_territory"]["name"] == "Aix-en-Provence"
+
+    def test_peer_mode_answers_with_shared_needs_and_competencies(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord = org_id(session, LANDLORD)
+        response = client.get(f"/api/v1/organisations/{landlord}/partners", params={"mode": "peer"})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["mode"] == "peer"
+        assert page["items"]
+        for item in page["items"]:
+            assert set(item["scores"]) == {"shared_need", "shared_competency"}
+            assert item["reasons"]
+            assert {r["direction"] for r in item["reasons"]} <= {
+                "shared_need",
+                "shared_competency",
+            }
+
+    @pytest.mark.parametrize("mode", ["complementary", "peer"])
+    def test_within_commune_keeps_only_partners_sharing_a_commune(
+        self, client: TestClient, session: Session, mode: str
+    ) -> None:
+        landlord = org_id(session, LANDLORD)
+        url = f"/api/v1/organisations/{landlord}/partners"
+        page = client.get(url, params={"mode": mode, "within": "commune", "limit": 100}).json()
+        assert page["within"] == "commune"
+        assert page["items"]
+        for item in page["items"]:
+            assert item["shared_territory"]["level"] in {"arrondissement", "commune"}
+        everyone = client.get(url, params={"mode": mode, "limit": 100}).json()["items"]
+        levels = {i["shared_territory"]["level"] for i in everyone if i["shared_territory"]}
+        assert levels - {"arrondissement", "commune"}, "the filter had nothing to drop"
+
+    def test_limit_caps_the_suggestions(self, client: TestClient, session: Session) -> None:
+        landlord = org_id(session, LANDLORD)
+        assert len(partner_ids(client, landlord, limit=3)) == 3
+        assert partner_ids(client, landlord, limit=3) == partner_ids(client, landlord)[:3]
+
+
+@pytest.mark.slow
+class TestSearch(OnDemoNetwork):
+    query = "auto-réhabilitation accompagnée"
+
+    def test_in_the_bouches_du_rhone_the_marseille_ara_association_comes_first(
+        self, client: TestClient, session: Session
+    ) -> None:
+        response = client.get(SEARCH, params={"q": self.query, "territory": "departement:13"})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["query"] == self.query
+        assert page["territory"]["ref"] == "departement:13"
+        slugs = slugs_by_id(session)
+        first = page["items"][0]
+        assert slugs[first["organisation"]["id"]] == ARA_IN_13
+        assert first["statements"][0]["text"].startswith("Auto-réhabilitation accompagnée (ARA)")
+
+    def test_in_the_bouches_du_rhone_an_association_working_elsewhere_is_left_out(
+        self, client: TestClient, session: Session
+    ) -> None:
+        found = search_slugs(client, session, q=self.query, territory="departement:13")
+        assert ARA_IN_84 not in found
+
+    def test_word_only_matches_are_left_out(self, client: TestClient, session: Session) -> None:
+        found = search_slugs(client, session, q=self.query, territory="departement:13")
+        for unwanted in (
+            "facades-enduits-du-comtat",
+            "regie-de-quartier-les-trois-lucs",
+            "atelier-restaura",
+        ):
+            assert unwanted not in found
+
+    def test_every_hit_is_found_by_a_statement_about_auto_rehabilitation(
+        self, client: TestClient
+    ) -> None:
+        response = client.get(SEARCH, params={"q": self.query, "territory": "departement:13"})
+        assert response.status_code == 200, response.text
+        assert response.json()["items"]
+        for item in response.json()["items"]:
+            best = item["statements"][0]["text"]
+            assert mentions_ara(best), (item["organisation"]["name"], best)
+
+    def test_without_territory_both_ara_associations_come_first(
+        self, client: TestClient, session: Session
+    ) -> None:
+        found = search_slugs(client, session, q=self.query)
+        assert set(found[:2]) == {ARA_IN_13, ARA_IN_84}
+
+    def test_hits_show_their_best_statements_with_scores(self, client: TestClient) -> None:
+        items = client.get(SEARCH, params={"q": self.query}).json()["items"]
+        scores = [item["score"] for item in items]
+        assert scores == sorted(scores, reverse=True)
+        for item in items:
+            assert 1 <= len(item["statements"]) <= 3
+            statement_scores = [s["score"] for s in item["statements"]]
+            assert statement_scores == sorted(statement_scores, reverse=True)
+            assert all(0 <= s <= 1 for s in statement_scores)
+
+    def test_limit_caps_the_hits(self, client: TestClient) -> None:
+        response = client.get(SEARCH, params={"q": "jardins partagés", "limit": 2})
+        assert response.status_code == 200
+        assert len(response.json()["items"]) == 2
+
+    def test_query_of_the_maximum_length_is_answered(self, client: TestClient) -> None:
+        q = ("jardins partagés en pied d'immeuble " * 60)[:2000]
+        response = client.get(SEARCH, params={"q": q})
+        assert response.status_code == 200, response.text
+        assert response.json()["items"]
+
+    def test_organisation_created_through_the_api_is_searchable_at_once(
+        self, client: TestClient
+    ) -> None:
+        response = client.post(
+            "/api/v1/organisations",
+            json={
+                "name": "Vélos Solidaires d'Aix",
+                "kind": "association",
+                "territories": ["commune:13001"],
+                "statements": [
+                    {
+                        "kind": "competency",
+                        "text": "Ateliers de réparation de vélos pour les habitants",
+                    },
+                    {"kind": "need", "text": "Un local pour stocker les vélos donnés"},
+                ],
+            },
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()["id"]
+        items = client.get(SEARCH, params={"q": "réparer son vélo"}).json()["items"]
+        assert items
+        assert items[0]["organisation"]["id"] == created
+        assert items[0]["statements"][0]["text"].startswith("Ateliers de réparation de vélos")
+
+
+@pytest.mark.slow
+class TestDismissals(OnDemoNetwork):
+    def _dismiss(self, client: TestClient, organisation: int, body: Any) -> Any:
+        return client.post(f"/api/v1/organisations/{organisation}/dismissals", json=body)
+
+    def test_dismissed_partner_is_no_longer_suggested_until_the_dismissal_is_undone(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord, gardeners = org_id(session, LANDLORD), org_id(session, GARDENERS)
+        assert gardeners in partner_ids(client, landlord)
+
+        response = self._dismiss(
+            client, landlord, {"organisation_id": gardeners, "reason": "Déjà partenaires"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["organisation"]["id"] == gardeners
+        assert response.json()["reason"] == "Déjà partenaires"
+        assert gardeners not in partner_ids(client, landlord)
+        assert gardeners not in partner_ids(client, landlord, limit=100)
+        assert gardeners not in partner_ids(client, landlord, mode="peer", limit=100)
+
+        listed = client.get(f"/api/v1/organisations/{landlord}/dismissals")
+        assert listed.status_code == 200
+        assert [d["organisation"]["id"] for d in listed.json()] == [gardeners]
+
+        undone = client.delete(f"/api/v1/organisations/{landlord}/dismissals/{gardeners}")
+        assert undone.status_code == 204
+        assert client.get(f"/api/v1/organisations/{landlord}/dismissals").json() == []
+        assert gardeners in partner_ids(client, landlord)
+
+    def test_dismissing_again_answers_200_and_updates_the_reason(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord, gardeners = org_id(session, LANDLORD), org_id(session, GARDENERS)
+        first = self._dismiss(client, landlord, {"organisation_id": gardeners, "reason": "Non"})
+        assert first.status_code == 201
+        again = self._dismiss(
+            client, landlord, {"organisation_id": gardeners, "reason": "  Hors périmètre  "}
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["reason"] == "Hors périmètre"
+        listed = client.get(f"/api/v1/organisations/{landlord}/dismissals").json()
+        assert [(d["organisation"]["id"], d["reason"]) for d in listed] == [
+            (gardeners, "Hors périmètre")
+        ]
+
+    def test_dismissal_is_one_sided(self, client: TestClient, session: Session) -> None:
+        landlord, gardeners = org_id(session, LANDLORD), org_id(session, GARDENERS)
+        assert landlord in partner_ids(client, gardeners, limit=100)
+        assert self._dismiss(client, landlord, {"organisation_id": gardeners}).status_code == 201
+        assert landlord in partner_ids(client, gardeners, limit=100)
+        assert client.get(f"/api/v1/organisations/{gardeners}/dismissals").json() == []
+
+    def test_organisation_cannot_dismiss_itself(self, client: TestClient, session: Session) -> None:
+        landlord = org_id(session, LANDLORD)
+        response = self._dismiss(client, landlord, {"organisation_id": landlord})
+        assert_problem(response, 422, "elle-même")
+
+    def test_dismissing_an_unknown_organisation_is_404(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord = org_id(session, LANDLORD)
+        response = self._dismiss(client, landlord, {"organisation_id": 999999})
+        assert_problem(response, 404, "999999")
+
+    def test_unknown_organisation_cannot_dismiss(
+        self, client: TestClient, session: Session
+    ) -> None:
+        gardeners = org_id(session, GARDENERS)
+        response = self._dismiss(client, 999999, {"organisation_id": gardeners})
+        assert_problem(response, 404, "999999")
+        assert_problem(client.get("/api/v1/organisations/999999/dismissals"), 404, "999999")
+
+    def test_undoing_a_dismissal_that_does_not_exist_is_404(
+        self, client: TestClient, session: Session
+    ) -> None:
+        landlord, gardeners = org_id(session, LANDLORD), org_id(session, GARDENERS)
+        response = client.delete(f"/api/v1/organisations/{landlord}/dismissals/{gardeners}")
+        assert_problem(response, 404, "n'est pas écartée")
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"organisation_id": "12"},
+            {"organisation_id": 12.0},
+            {"organisation_id": True},
+            {"organisation_id": 0},
+            {},
+            {"organisation_id": 12, "reason": 5},
+            {"organisation_id": 12, "extra": 1},
+            {"organisation_id": 12, "reason": "x" * 1001},
+        ],
+    )
+    def test_body_is_validated_strictly(
+        self, client: TestClient, session: Session, body: dict[str, Any]
+    ) -> None:
+        landlord = org_id(session, LANDLORD)
+        response = self._dismiss(client, landlord, body)
+        assert_problem(response, 422)
+        assert response.json()["errors"]
+
+
+class TestBadInput:
+    """Refused before the model is needed: no demo network, nothing slow."""
+
+    @pytest.mark.parametrize(
+        ("params", "fragment"),
+        [
+            ({}, "manquant"),
+            ({"q": ""}, "trop court"),
+            ({"q": "x" * 2001}, "2000"),
+            ({"q": "jardin " * 2857}, "2000"),  # 19,999 characters
+            ({"q": "x" * 20_000}, "2000"),
+            ({"q": "jardin", "limit": 0}, "limite"),
+            ({"q": "jardin", "limit": 10_000}, "limite"),
+            ({"q": "jardin", "limit": "dix"}, "entier"),
+            ({"q": "jardin", "territory": "x" * 41}, "trop long"),
+        ],
+    )
+    def test_search_parameters_are_validated(
+        self, client: TestClient, params: dict[str, Any], fragment: str
+    ) -> None:
+        assert_problem(client.get(SEARCH, params=params), 422, fragment)
+
+    @pytest.mark.parametrize("q", [" ", "   \t  ", "\n"])
+    def test_blank_search_is_refused(self, client: TestClient, q: str) -> None:
+        assert_problem(client.get(SEARCH, params={"q": q}), 422, "La recherche est vide")
+
+    def test_unknown_territory_is_refused_by_its_code(self, client: TestClient) -> None:
+        response = client.get(SEARCH, params={"q": "jardin", "territory": "commune:99999"})
+        assert_problem(response, 422, "99999", "inconnu")
+
+    def test_ambiguous_territory_is_refused(self, client: TestClient) -> None:
+        response = client.get(SEARCH, params={"q": "jardin", "territory": "93"})
+        assert_problem(response, 422, "ambigu", "departement:93", "region:93")
+
+    def test_unreadable_territory_is_refused(self, client: TestClient) -> None:
+        response = client.get(SEARCH, params={"q": "jardin", "territory": "quartier:12"})
+        assert_problem(response, 422, "quartier")
+
+    def test_partners_of_an_unknown_organisation_are_404(self, client: TestClient) -> None:
+        assert_problem(client.get("/api/v1/organisations/999999/partners"), 404, "999999")
+
+    @pytest.mark.parametrize(
+        ("params", "fragment"),
+        [
+            ({"mode": "foo"}, "Valeur non autorisée"),
+            ({"within": "quartier"}, "Valeur non autorisée"),
+            ({"limit": 0}, "limite"),
+            ({"limit": 10_000}, "limite"),
+        ],
+    )
+    def test_partner_parameters_are_validated(
+        self, client: TestClient, session: Session, params: dict[str, Any], fragment: str
+    ) -> None:
+        organisation = make_organisation(session)
+        response = client.get(f"/api/v1/organisations/{organisation.id}/partners", params=params)
+        assert_problem(response, 422, fragment)
+
+    @pytest.mark.parametrize("organisation", ["0", "-1", "abc", str(2**31)])
+    def test_invalid_organisation_ids_are_422(self, client: TestClient, organisation: str) -> None:
+        assert_problem(client.get(f"/api/v1/organisations/{organisation}/partners"), 422)
+
+
+@pytest.mark.slow
+class TestSmallNetworks:
+    """A network just started: a few organisations, maybe not every kind of statement."""
+
+    def test_searching_a_network_where_nobody_declared_a_need(self, client: TestClient) -> None:
+        created = client.post(
+            "/api/v1/organisations",
+            json={
+                "name": "Jardiniers seuls",
+                "kind": "association",
+                "territories": ["commune:13001"],
+                "statements": [{"kind": "competency", "text": "Animation de jardins partagés"}],
+            },
+        )
+        assert created.status_code == 201, created.text
+        response = client.get(SEARCH, params={"q": "jardin partagé"})
+        assert response.status_code == 200, response.text
+        assert [i["organisation"]["id"] for i in response.json()["items"]] == [created.json()["id"]]

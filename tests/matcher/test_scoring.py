@@ -1,0 +1,359 @@
+"""The matcher's pure arithmetic: scoring, calibration, ranking metrics, thesaurus, text."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from matcher.calibration import Calibration, fit_calibration
+from matcher.evaluation import Scores, evaluate, ndcg_at_k, recall_at_k, reciprocal_rank
+from matcher.scoring import (
+    aggregate_hits,
+    best_per_group,
+    coverage,
+    group_starts,
+    harmonic_mean,
+    power_mean,
+    reciprocal,
+    reverse_coverage,
+)
+from matcher.text import content_hash, fold
+from matcher.thesaurus import Thesaurus
+
+# Two of my statements (rows) against five statements of two candidates (columns 0–1 are
+# the first candidate's, 2–4 the second's).
+SIMILARITY = np.array(
+    [
+        [0.1, 0.5, 0.2, 0.9, 0.3],
+        [0.4, 0.0, 0.8, 0.1, 0.6],
+    ]
+)
+STARTS = np.array([0, 2], dtype=np.int64)
+
+
+class TestGroups:
+    def test_distinct_groups_and_where_each_starts(self) -> None:
+        groups, starts = group_starts([0, 0, 1, 1, 1, 3])
+        assert groups.tolist() == [0, 1, 3]
+        assert starts.tolist() == [0, 2, 5]
+
+    def test_no_columns_means_no_groups(self) -> None:
+        groups, starts = group_starts([])
+        assert groups.size == 0
+        assert starts.size == 0
+
+    def test_unsorted_columns_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="sorted"):
+            group_starts([0, 1, 0])
+
+    def test_best_similarity_of_each_row_within_each_group(self) -> None:
+        best = best_per_group(SIMILARITY, STARTS)
+        np.testing.assert_allclose(best, [[0.5, 0.9], [0.4, 0.8]])
+
+    def test_best_per_group_without_columns_is_an_empty_block(self) -> None:
+        best = best_per_group(np.zeros((3, 0)), np.zeros(0, dtype=np.int64))
+        assert best.shape == (3, 0)
+
+
+class TestCoverage:
+    def test_power_one_is_the_mean_of_each_rows_best(self) -> None:
+        best = best_per_group(SIMILARITY, STARTS)
+        np.testing.assert_allclose(coverage(best), [0.45, 0.85])
+
+    def test_power_two_is_the_quadratic_mean(self) -> None:
+        best = best_per_group(SIMILARITY, STARTS)
+        np.testing.assert_allclose(
+            coverage(best, power=2.0),
+            [math.sqrt((0.5**2 + 0.4**2) / 2), math.sqrt((0.9**2 + 0.8**2) / 2)],
+        )
+
+    def test_nothing_to_cover_scores_zero(self) -> None:
+        np.testing.assert_array_equal(coverage(np.zeros((0, 2))), [0.0, 0.0])
+
+    def test_higher_power_leans_towards_the_best_answered_row(self) -> None:
+        values = np.array([1.0, 0.0])
+        assert power_mean(values, 1.0) == pytest.approx(0.5)
+        assert power_mean(values, 2.0) == pytest.approx(math.sqrt(0.5))
+        assert power_mean(values, 4.0) > power_mean(values, 2.0)
+
+    def test_negative_similarities_count_as_zero(self) -> None:
+        assert power_mean(np.array([-0.5, 0.5]), 1.0) == pytest.approx(0.25)
+
+    def test_power_mean_along_an_axis(self) -> None:
+        np.testing.assert_allclose(
+            power_mean(np.array([[0.2, 1.0], [0.4, 0.0]]), 1.0, axis=0), [0.3, 0.5]
+        )
+
+    def test_reverse_coverage_averages_over_the_candidates_statements(self) -> None:
+        # Column maxima: 0.4, 0.5 | 0.8, 0.9, 0.6.
+        np.testing.assert_allclose(
+            reverse_coverage(SIMILARITY, STARTS), [0.45, (0.8 + 0.9 + 0.6) / 3]
+        )
+
+    def test_reverse_coverage_with_power_two(self) -> None:
+        np.testing.assert_allclose(
+            reverse_coverage(SIMILARITY, STARTS, power=2.0),
+            [
+                math.sqrt((0.4**2 + 0.5**2) / 2),
+                math.sqrt((0.8**2 + 0.9**2 + 0.6**2) / 3),
+            ],
+        )
+
+    def test_reverse_coverage_without_my_statements_is_zero(self) -> None:
+        np.testing.assert_array_equal(reverse_coverage(np.zeros((0, 5)), STARTS), [0.0, 0.0])
+
+    def test_reverse_coverage_floors_negative_similarities(self) -> None:
+        sims = np.array([[-0.2, 0.4]])
+        np.testing.assert_allclose(
+            reverse_coverage(sims, np.array([0, 1], dtype=np.int64)), [0.0, 0.4]
+        )
+
+
+class TestReciprocity:
+    def test_harmonic_mean_elementwise_and_zero_when_a_side_is_zero(self) -> None:
+        np.testing.assert_allclose(
+            harmonic_mean(np.array([0.5, 0.0, 1.0, 0.0]), np.array([0.5, 0.8, 0.25, 0.0])),
+            [0.5, 0.0, 0.4, 0.0],
+        )
+
+    def test_both_directions_when_both_sides_have_needs(self) -> None:
+        out = reciprocal(
+            np.array([1.0, 0.6]),
+            np.array([0.25, 0.2]),
+            i_have_needs=True,
+            they_have_needs=np.array([True, False]),
+        )
+        # The second candidate has no needs: only how well it covers mine counts.
+        np.testing.assert_allclose(out, [0.4, 0.6])
+
+    def test_organisation_without_needs_is_scored_on_the_needs_it_covers(self) -> None:
+        out = reciprocal(
+            np.array([0.0, 0.0]),
+            np.array([0.7, 0.9]),
+            i_have_needs=False,
+            they_have_needs=np.array([True, False]),
+        )
+        np.testing.assert_allclose(out, [0.7, 0.0])
+
+
+class TestQueryHits:
+    def test_each_group_scores_its_best_statement(self) -> None:
+        scores = np.array([0.2, 0.9, 0.5, 0.7])
+        starts = np.array([0, 3], dtype=np.int64)
+        np.testing.assert_allclose(aggregate_hits(scores, starts), [0.9, 0.7])
+
+    def test_a_share_of_the_second_best_is_added(self) -> None:
+        scores = np.array([0.2, 0.9, 0.5, 0.7])
+        starts = np.array([0, 3], dtype=np.int64)
+        # The second group has a single statement: nothing to add.
+        np.testing.assert_allclose(
+            aggregate_hits(scores, starts, second_weight=0.5), [0.9 + 0.25, 0.7]
+        )
+
+    def test_no_statements_scores_zero_for_every_group(self) -> None:
+        out = aggregate_hits(np.zeros(0), np.array([0, 0], dtype=np.int64))
+        np.testing.assert_array_equal(out, [0.0, 0.0])
+
+
+class TestCalibration:
+    def test_statement_z_mixes_standardised_dense_and_lexical(self) -> None:
+        cal = Calibration()
+        # One spread above the dense mean, three above the lexical mean, equal weights.
+        z = cal.statement_z(0.17 + 0.12, 0.05 + 3 * 0.06)
+        assert float(z) == pytest.approx(0.5 * 1.0 + 0.5 * 3.0)
+
+    def test_statement_z_follows_the_dense_weight(self) -> None:
+        dense_only = Calibration(dense_weight=1.0)
+        z = dense_only.statement_z([0.17, 0.41], [0.9, 0.0])
+        np.testing.assert_allclose(z, [0.0, 2.0])
+
+    def test_profile_z_standardises_against_profile_pairs(self) -> None:
+        cal = Calibration(profile_mean=0.3, profile_std=0.1)
+        np.testing.assert_allclose(cal.profile_z([0.3, 0.5]), [0.0, 2.0])
+
+    def test_probability_is_one_half_at_the_centre(self) -> None:
+        cal = Calibration()
+        assert float(cal.probability(cal.centre)) == pytest.approx(0.5)
+        assert float(cal.probability(cal.centre + 1.0, centre_shift=1.0)) == pytest.approx(0.5)
+
+    def test_probability_rises_with_z_and_stays_between_zero_and_one(self) -> None:
+        p = Calibration().probability(np.linspace(-10.0, 10.0, 41))
+        assert np.all(np.diff(p) > 0)
+        assert np.all((p > 0) & (p < 1))
+
+    def test_too_few_pairs_keep_the_defaults(self) -> None:
+        base = Calibration()
+        fitted = fit_calibration(np.full(10, 0.9), np.full(10, 0.9), np.full(10, 0.9))
+        assert fitted == base
+
+    def test_constant_pairs_keep_the_defaults(self) -> None:
+        fitted = fit_calibration(np.full(200, 0.4), np.full(200, 0.1), np.full(200, 0.5))
+        assert fitted == Calibration()
+
+    def test_enough_pairs_give_their_mean_and_spread_and_keep_the_weights(self) -> None:
+        rng = np.random.default_rng(0)
+        dense = rng.normal(0.3, 0.1, 500)
+        lexical = rng.normal(0.1, 0.02, 500)
+        profile = rng.normal(0.5, 0.2, 500)
+        base = Calibration(dense_weight=0.7, profile_weight=1.5, centre=3.0, slope=2.0)
+        fitted = fit_calibration(dense, lexical, profile, base=base)
+        assert fitted.dense_mean == pytest.approx(dense.mean())
+        assert fitted.dense_std == pytest.approx(dense.std())
+        assert fitted.lexical_mean == pytest.approx(lexical.mean())
+        assert fitted.lexical_std == pytest.approx(lexical.std())
+        assert fitted.profile_mean == pytest.approx(profile.mean())
+        assert fitted.profile_std == pytest.approx(profile.std())
+        assert (fitted.dense_weight, fitted.profile_weight) == (0.7, 1.5)
+        assert (fitted.centre, fitted.slope) == (3.0, 2.0)
+
+    def test_each_kind_of_pair_falls_back_on_its_own(self) -> None:
+        rng = np.random.default_rng(1)
+        dense = rng.normal(0.3, 0.1, 100)
+        fitted = fit_calibration(dense, np.zeros(3), np.zeros(0))
+        assert fitted.dense_mean == pytest.approx(dense.mean())
+        base = Calibration()
+        assert (fitted.lexical_mean, fitted.lexical_std) == (base.lexical_mean, base.lexical_std)
+        assert (fitted.profile_mean, fitted.profile_std) == (base.profile_mean, base.profile_std)
+
+
+class TestRankingMetrics:
+    def test_ndcg_with_exponential_gain(self) -> None:
+        relevant = {"a": 0, "b": 2, "c": 1}
+        found = (2**2 - 1) / math.log2(3) + (2**1 - 1) / math.log2(4)
+        ideal = (2**2 - 1) / math.log2(2) + (2**1 - 1) / math.log2(3)
+        assert ndcg_at_k(["a", "b", "c"], relevant) == pytest.approx(found / ideal)
+
+    def test_ideal_ranking_scores_one(self) -> None:
+        assert ndcg_at_k(["b", "c", "x"], {"b": 2, "c": 1}) == pytest.approx(1.0)
+
+    def test_ndcg_ignores_what_comes_after_k(self) -> None:
+        assert ndcg_at_k(["x", "y", "a"], {"a": 1}, k=2) == 0.0
+
+    def test_ndcg_without_any_relevant_item_is_zero(self) -> None:
+        assert ndcg_at_k(["a", "b"], {"a": 0}) == 0.0
+
+    def test_recall_counts_relevant_items_in_the_first_k(self) -> None:
+        ranking = ["x", "a", "y", "z", "w", "b"]
+        assert recall_at_k(ranking, {"a": 1, "b": 2, "c": 0}, k=5) == pytest.approx(0.5)
+        assert recall_at_k(ranking, {"a": 1, "b": 2, "c": 0}, k=6) == pytest.approx(1.0)
+
+    def test_recall_without_relevant_items_is_zero(self) -> None:
+        assert recall_at_k(["a"], {"a": 0}) == 0.0
+
+    def test_reciprocal_rank_of_the_first_relevant_item(self) -> None:
+        assert reciprocal_rank(["x", "y", "a", "b"], {"a": 1, "b": 3, "x": 0}) == pytest.approx(
+            1 / 3
+        )
+        assert reciprocal_rank(["x", "y"], {"a": 1}) == 0.0
+
+    def test_evaluate_averages_over_queries(self) -> None:
+        rankings = [["a", "x"], ["x", "b"]]
+        judgements = [{"a": 1}, {"b": 1}]
+        scores = evaluate(rankings, judgements)
+        assert scores.queries == 2
+        assert scores.mrr == pytest.approx((1.0 + 0.5) / 2)
+        assert scores.recall5 == pytest.approx(1.0)
+        assert scores.ndcg10 == pytest.approx((1.0 + 1 / math.log2(3)) / 2)
+
+    def test_evaluate_nothing_gives_zeros(self) -> None:
+        assert evaluate([], []) == Scores(0.0, 0.0, 0.0, 0)
+
+    def test_evaluate_needs_one_ranking_per_judged_query(self) -> None:
+        with pytest.raises(ValueError, match="one ranking per judged query"):
+            evaluate([["a"]], [])
+
+
+THESAURUS = Thesaurus(
+    name="test",
+    acronyms={
+        "QPV": "quartier prioritaire de la politique de la ville",
+        "ARA": "auto-réhabilitation accompagnée",
+    },
+    concepts={"jardin partagé": ("potager collectif", "potagers collectifs")},
+)
+
+
+class TestThesaurus:
+    def test_acronym_is_spelled_out_after_the_text(self) -> None:
+        assert (
+            THESAURUS.expand("Animation en QPV")
+            == "Animation en QPV (quartier prioritaire de la politique de la ville)"
+        )
+
+    def test_acronyms_are_case_sensitive(self) -> None:
+        assert THESAURUS.expand("animation en qpv") == "animation en qpv"
+
+    def test_acronym_inside_a_word_is_left_alone(self) -> None:
+        for text in ("aqpvz", "Les SQPVA du centre", "QPVs", "ex-QPV", "ARAignée"):
+            assert THESAURUS.expand(text) == text, text
+
+    def test_acronym_between_punctuation_is_a_whole_word(self) -> None:
+        assert THESAURUS.annotations("Chantiers (ARA), en QPV.") == [
+            "auto-réhabilitation accompagnée",
+            "quartier prioritaire de la politique de la ville",
+        ]
+
+    def test_concept_variant_appends_its_label_whatever_the_case_and_accents(self) -> None:
+        assert THESAURUS.expand("Un potager collectif en bas des tours") == (
+            "Un potager collectif en bas des tours (jardin partagé)"
+        )
+        assert THESAURUS.expand("POTAGERS Collectifs") == "POTAGERS Collectifs (jardin partagé)"
+
+    def test_variant_must_be_whole_words(self) -> None:
+        assert THESAURUS.expand("potager collectivement") == "potager collectivement"
+
+    def test_text_is_kept_whole_and_first(self) -> None:
+        text = "Potager collectif  en QPV, avec l'ARA !"
+        expanded = THESAURUS.expand(text)
+        assert expanded.startswith(text + " (")
+        assert expanded.endswith(")")
+
+    def test_each_annotation_once(self) -> None:
+        assert THESAURUS.annotations("QPV nord et QPV sud") == [
+            "quartier prioritaire de la politique de la ville"
+        ]
+
+    def test_label_already_in_the_text_is_not_repeated(self) -> None:
+        assert THESAURUS.expand("Un jardin partagé") == "Un jardin partagé"
+
+    def test_nothing_recognised_leaves_the_text_unchanged(self) -> None:
+        assert THESAURUS.expand("Réparer les vélos") == "Réparer les vélos"
+
+    def test_fingerprint_follows_the_content(self) -> None:
+        same = Thesaurus(name="autre nom", acronyms=THESAURUS.acronyms, concepts=THESAURUS.concepts)
+        changed = Thesaurus(
+            name="test",
+            acronyms={**THESAURUS.acronyms, "GUP": "gestion urbaine de proximité"},
+            concepts=THESAURUS.concepts,
+        )
+        assert same.fingerprint == THESAURUS.fingerprint
+        assert changed.fingerprint != THESAURUS.fingerprint
+
+
+class TestText:
+    @pytest.mark.parametrize(
+        ("raw", "folded"),
+        [
+            ("Saint-Étienne", "saint etienne"),
+            ("  Œuvre d’art !  ", "oeuvre d art"),
+            ("Auto-réhabilitation ACCOMPAGNÉE", "auto rehabilitation accompagnee"),
+            ("", ""),
+        ],
+    )
+    def test_fold_lowers_strips_accents_and_punctuation(self, raw: str, folded: str) -> None:
+        assert fold(raw) == folded
+
+    def test_content_hash_is_stable_under_whitespace_changes(self) -> None:
+        reference = content_hash("Animer un jardin partagé")
+        assert content_hash("  Animer   un\njardin\tpartagé ") == reference
+
+    def test_content_hash_is_stable_under_unicode_composition(self) -> None:
+        composed = "partag\u00e9"
+        decomposed = "partage\u0301"
+        assert content_hash(composed) == content_hash(decomposed)
+
+    def test_content_hash_differs_for_different_words(self) -> None:
+        assert content_hash("Animer un jardin") != content_hash("Animer un jardin partagé")
+        assert content_hash("jardin") != content_hash("Jardin")
