@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.routers import matching, organisations, territories
@@ -11,10 +16,30 @@ from api.services.matching import MatchingEngine
 from api.settings import Settings, get_settings
 from models.db import make_engine, make_session_factory
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def _warm_up(app: FastAPI) -> None:
+    """Load the model and build the network index before the first request needs them."""
+    try:
+        with app.state.session_factory() as session:
+            app.state.matching.loaded(session)
+        app.state.matching.encode(["mise en route"])
+    except Exception:  # a cold first request is better than a server that will not start
+        log.exception("warm-up failed; the first request will load the model")
+
+
+def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:
+            await run_in_threadpool(_warm_up, app)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Maillage",
         version="0.1.0",
         description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "

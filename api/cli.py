@@ -363,7 +363,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from api.app import create_app
 
     console.print(f"Maillage sur http://{host}:{port}/ — documentation : http://{host}:{port}/docs")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # h11 refuses request lines over 16 KiB with a bare "400 Invalid HTTP request": a
+    # larger limit lets an over-long query reach the API, which answers a French problem.
+    uvicorn.run(
+        create_app(settings, warm_up=True),
+        host=host,
+        port=port,
+        log_level="info",
+        h11_max_incomplete_event_size=1024 * 1024,
+    )
 
 
 @app.command()

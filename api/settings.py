@@ -53,7 +53,10 @@ class Settings(BaseSettings):
         description="Search results scoring below this share of the best one are left out.",
     )
     pg_top_k: int = Field(
-        default=100, ge=10, le=1000, description="Statements fetched per query vector from pgvector."
+        default=100,
+        ge=10,
+        le=1000,
+        description="Statements fetched per query vector from pgvector.",
     )
     pg_exact_below: int = Field(
         default=5000,

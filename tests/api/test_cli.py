@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -75,10 +77,12 @@ class TestDemo:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILLAGE_")}
         env["MAILLAGE_DATA_DIR"] = str(tmp_path)
         maillage = Path(sys.executable).parent / "maillage"
+        # The server's log goes to a file: a pipe nobody reads would fill up and block it.
+        log = (tmp_path / "server.log").open("w")
         proc = subprocess.Popen(
             [str(maillage), "demo", "--port", str(port)],
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
         )
@@ -94,16 +98,31 @@ class TestDemo:
                     break
                 except httpx.TransportError:
                     time.sleep(0.5)
-            assert body is not None, proc.stdout.read() if proc.stdout else ""
+            assert body is not None, (tmp_path / "server.log").read_text()
             assert body["total"] >= 40
             aix = httpx.get(f"{base}/api/v1/territories/13001").json()
             assert aix["name"] == "Aix-en-Provence"
             assert aix["epci"]["name"] == "Métropole d'Aix-Marseille-Provence"
             assert (aix["departement"]["code"], aix["region"]["code"]) == ("13", "93")
             assert httpx.get(f"{base}/openapi.json").status_code == 200
+            # Through the real HTTP server, a 100,000-character query is a clear problem.
+            # (httpx will not build so long a URL: http.client sends it as a user's tool would.)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/v1/search/organisations?q=" + "x" * 100_000)
+            long = conn.getresponse()
+            assert long.status == 422
+            assert long.getheader("content-type", "").startswith("application/problem+json")
+            assert "2000" in json.loads(long.read())["detail"]
+            conn.close()
+            found = httpx.get(
+                f"{base}/api/v1/search/organisations",
+                params={"q": "auto-réhabilitation accompagnée", "territory": "departement:13"},
+            ).json()
+            assert found["items"][0]["organisation"]["name"] == "Association L'Établi des Habitants"
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+            log.close()
         # A second run reuses the database instead of failing or duplicating.
         rerun = subprocess.run(
             [str(maillage), "demo", "--no-serve"],
