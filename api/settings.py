@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Statements fetched per query vector from pgvector.",
     )
+    partner_top_k: int = Field(
+        default=40,
+        ge=5,
+        le=1000,
+        description="On a large network, statements scored exactly per statement of the "
+        "organisation when suggesting partners (the rest by top-k).",
+    )
     pg_exact_below: int = Field(
         default=5000,
         ge=0,

@@ -174,7 +174,13 @@ class NetworkIndex:
 
 
 class NumpyDenseScorer:
-    """Exact similarities from in-memory matrices (the embedded SQLite backend)."""
+    """Similarities from in-memory matrices (the embedded SQLite backend).
+
+    Exact below `exact_below` statements of a kind. Above, reading every vector for each
+    query is memory-bound (100,000 × 512 floats is 200 MB), so a first pass ranks the
+    statements on a 128-dimension PCA projection and only the `top_k` best per query are
+    scored exactly, as PostgreSQL's HNSW top-k does; the others are NaN.
+    """
 
     def __init__(
         self,
@@ -182,13 +188,28 @@ class NumpyDenseScorer:
         statement_vectors: dict[int, FloatMatrix],
         profile_vectors: dict[int, FloatMatrix],
         dimension: int,
+        *,
+        exact_below: int = 20_000,
+        top_k: int = 400,
+        reduced_dimension: int = 128,
     ) -> None:
         self.dimension = dimension
+        self.exact_below = exact_below
+        self.top_k = top_k
         self._by_id = statement_vectors
         self._profile_by_id = profile_vectors
         self._matrices: dict[str, FloatMatrix] = {}
+        self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
         for kind, table in index.tables.items():
-            self._matrices[kind] = self._stack([statement_vectors.get(int(i)) for i in table.ids])
+            matrix = self._stack([statement_vectors.get(int(i)) for i in table.ids])
+            self._matrices[kind] = matrix
+            if len(matrix) > exact_below and reduced_dimension < dimension:
+                rng = np.random.default_rng(0)
+                sample = matrix[rng.choice(len(matrix), size=min(5000, len(matrix)), replace=False)]
+                # Principal axes of the vectors (uncentred: cosine geometry is about the origin).
+                _, _, vt = np.linalg.svd(sample, full_matrices=False)
+                basis = np.ascontiguousarray(vt[:reduced_dimension].T, dtype=np.float32)
+                self._reduced[kind] = (basis, np.ascontiguousarray(matrix @ basis))
         self._profiles = self._stack([profile_vectors.get(o.id) for o in index.organisations])
         self._has_profile = np.array(
             [o.id in profile_vectors for o in index.organisations], dtype=bool
@@ -202,9 +223,27 @@ class NumpyDenseScorer:
         return out
 
     def statements(
-        self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
+        self,
+        queries: FloatMatrix,
+        kind: str,
+        org_mask: BoolArray | None,
+        top_k: int | None = None,
     ) -> FloatMatrix:
-        return np.asarray(queries @ self._matrices[kind].T, dtype=np.float32)
+        matrix = self._matrices[kind]
+        if kind not in self._reduced or len(queries) == 0:
+            return np.asarray(queries @ matrix.T, dtype=np.float32)
+        basis, reduced = self._reduced[kind]
+        rough = (queries @ basis) @ reduced.T
+        k = min(top_k or self.top_k, rough.shape[1])
+        best = np.argpartition(-rough, k - 1, axis=1)[:, :k]
+        candidates = np.unique(best)
+        out = np.full((len(queries), len(matrix)), np.nan, dtype=np.float32)
+        exact = queries @ matrix[candidates].T
+        rows = np.arange(len(queries))[:, None]
+        keep = np.zeros_like(exact, dtype=bool)
+        keep[rows, np.searchsorted(candidates, best)] = True
+        out[rows, candidates[None, :].repeat(len(queries), axis=0)] = np.where(keep, exact, np.nan)
+        return out
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
         sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)

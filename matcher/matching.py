@@ -183,9 +183,17 @@ def _pair_probabilities(
     theirs = index.tables[their_kind]
     if len(mine.rows) == 0 or len(theirs) == 0:
         return np.zeros((len(mine.rows), len(theirs)))
-    lexical = np.asarray(
-        (mine_table.lexical[mine.rows] @ theirs.lexical_t).toarray(), dtype=np.float64
-    )
+    mine_lexical = mine_table.lexical[mine.rows]
+    computed = np.isfinite(dense_rows)
+    if computed.all():
+        lexical = np.asarray((mine_lexical @ theirs.lexical_t).toarray(), dtype=np.float64)
+    else:
+        # A large network scored by top-k: words are compared on the same candidates only
+        # (the others stay at the network's mean similarity).
+        lexical = np.full(dense_rows.shape, calibration.lexical_mean)
+        cols = np.flatnonzero(computed.any(axis=0))
+        if cols.size:
+            lexical[:, cols] = (mine_lexical @ theirs.lexical[cols].T).toarray()
     dense = _fill(dense_rows, calibration.dense_mean)
     return calibration.probability(calibration.statement_z(dense, lexical))
 

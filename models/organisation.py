@@ -38,7 +38,7 @@ class Organisation(TimestampMixin, Base):
     slug: Mapped[str | None] = mapped_column(String(120), unique=True)
     # Content hash of the organisation's profile text (description and competencies),
     # embedded as a whole beside each statement.
-    profile_hash: Mapped[str | None] = mapped_column(String(64))
+    profile_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     territories: Mapped[list[Territory]] = relationship(
         secondary=organisation_territories, order_by=Territory.id

@@ -303,6 +303,7 @@ class PgDenseScorer:
         where: str,
         params: dict[str, Any],
         n_rows: int,
+        top_k: int | None = None,
     ) -> list[tuple[int, int, float]]:
         """(query row, id, similarity) for every query vector in one round trip.
 
@@ -322,7 +323,7 @@ class PgDenseScorer:
                 ) x
             """
         else:
-            k = min(self.top_k, n_rows)
+            k = min(top_k or self.top_k, n_rows)
             self._prepare(k)
             params = {**params, "k": k}
             sql = f"""
@@ -339,12 +340,17 @@ class PgDenseScorer:
         return [(int(i) - 1, int(id_), float(sim)) for i, id_, sim in rows]
 
     def statements(
-        self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
+        self,
+        queries: FloatMatrix,
+        kind: str,
+        org_mask: BoolArray | None,
+        top_k: int | None = None,
     ) -> FloatMatrix:
         table = self.index.tables[kind]
         out = np.full((len(queries), len(table)), np.nan, dtype=np.float32)
         if len(table) == 0 or len(queries) == 0:
             return out
+        n_rows = len(table) if org_mask is None else int(np.count_nonzero(org_mask[table.org_pos]))
         params: dict[str, Any] = {"space": self.engine.space, "kind": kind}
         where = (
             "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
@@ -355,7 +361,7 @@ class PgDenseScorer:
             params["orgs"] = [
                 o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
             ]
-        for row, statement_id, sim in self._run(queries, "s.id", where, params, len(table)):
+        for row, statement_id, sim in self._run(queries, "s.id", where, params, n_rows, top_k):
             pos = table.id_pos.get(statement_id)
             if pos is not None:
                 out[row, pos] = sim

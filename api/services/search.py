@@ -118,7 +118,10 @@ def partners(
         table = index.tables[my_kind]
         my_ids = [int(i) for i in table.ids[table.org_pos == me]]
         vectors = scorer.statement_vectors(my_ids)
-        dense[(my_kind, their_kind)] = scorer.statements(vectors, their_kind, None)
+        # The best few statements per statement of mine are enough to rank partners.
+        dense[(my_kind, their_kind)] = scorer.statements(
+            vectors, their_kind, None, top_k=engine.settings.partner_top_k
+        )
     suggestions = suggest_partners(
         index,
         organisation_id,

@@ -84,10 +84,14 @@ def upgrade() -> None:
 
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("profile_hash", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_organisations_profile_hash"), ["profile_hash"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("organisations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_organisations_profile_hash"))
         batch_op.drop_column("profile_hash")
 
     with op.batch_alter_table("dismissals", schema=None) as batch_op:
