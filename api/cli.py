@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -189,11 +190,26 @@ def reindex() -> None:
 @app.command("eval")
 def eval_command(
     limit: Annotated[int, typer.Option(help="Résultats par requête (nDCG@10 en lit 10).")] = 10,
+    stsb: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fichier CSV du STS-B français (phrase,phrase,score) : corrélation de "
+            "Spearman du modèle dense, contrôle indépendant de l'encodeur."
+        ),
+    ] = None,
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
-    from api.services.evaluation import MethodResult, run_evaluation
+    from api.services.evaluation import MethodResult, run_evaluation, stsb_spearman
 
     settings = get_settings()
+    if stsb is not None:
+        if not stsb.exists():
+            err_console.print(f"[red]Erreur :[/red] fichier introuvable : {stsb}")
+            raise typer.Exit(1)
+        rho, pairs = stsb_spearman(settings, stsb)
+        console.print(
+            f"STS-B français ({pairs} paires), {settings.model} : Spearman {rho * 100:.1f}"
+        )
     table = Table("méthode", "description", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
 
     def show(result: MethodResult) -> None:

@@ -101,3 +101,21 @@ def _slugs(session: Session) -> dict[int, str]:
     from sqlalchemy import select
 
     return {i: s or "" for i, s in session.execute(select(Organisation.id, Organisation.slug))}
+
+
+def stsb_spearman(settings: Settings, path: Path) -> tuple[float, int]:
+    """Spearman correlation (cosine vs gold score) of the dense model on STS-B pairs."""
+    import csv
+
+    from scipy.stats import spearmanr
+
+    from api.services.matching import dense_encoder
+
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.reader(fh) if len(r) >= 3]
+    encoder = dense_encoder(settings.model)
+    a = encoder.encode([r[0] for r in rows])
+    b = encoder.encode([r[1] for r in rows])
+    cosine = (a * b).sum(axis=1)
+    rho = spearmanr(cosine, [float(r[2]) for r in rows]).statistic
+    return float(rho), len(rows)

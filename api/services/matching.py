@@ -209,29 +209,36 @@ class MatchingEngine:
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
         if session.get_bind().dialect.name == "sqlite":
-            stmt_vectors = {
-                int(i): v
-                for i, v in session.execute(
-                    select(Statement.id, Embedding.vector).join(
-                        Embedding,
-                        (Embedding.content_hash == Statement.content_hash)
-                        & (Embedding.model == self.space),
-                    )
-                )
-            }
-            profile_vectors = {
-                int(i): v
-                for i, v in session.execute(
-                    select(Organisation.id, Embedding.vector).join(
-                        Embedding,
-                        (Embedding.content_hash == Organisation.profile_hash)
-                        & (Embedding.model == self.space),
-                    )
-                )
-            }
-            numpy_scorer = NumpyDenseScorer(index, stmt_vectors, profile_vectors, dimension)
+            numpy_scorer = self.numpy_scorer(session, index, dimension)
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
         return Loaded(version, index, calibration, numpy_scorer, dimension)
+
+    def numpy_scorer(
+        self, session: Session, index: NetworkIndex, dimension: int
+    ) -> NumpyDenseScorer:
+        """Every vector of the index in memory, scored by numpy (the SQLite backend; on
+        PostgreSQL, the reference the SQL top-k is compared with in tests)."""
+        statement_vectors = {
+            int(i): v
+            for i, v in session.execute(
+                select(Statement.id, Embedding.vector).join(
+                    Embedding,
+                    (Embedding.content_hash == Statement.content_hash)
+                    & (Embedding.model == self.space),
+                )
+            )
+        }
+        profile_vectors = {
+            int(i): v
+            for i, v in session.execute(
+                select(Organisation.id, Embedding.vector).join(
+                    Embedding,
+                    (Embedding.content_hash == Organisation.profile_hash)
+                    & (Embedding.model == self.space),
+                )
+            )
+        }
+        return NumpyDenseScorer(index, statement_vectors, profile_vectors, dimension)
 
     def _calibrate(
         self,

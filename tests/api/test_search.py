@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.services.demo import load_demo
 from api.services.matching import MatchingEngine
 from api.settings import Settings
+from matcher.matching import search_organisations, suggest_partners
 from matcher.text import fold
 from models import MatchState, Organisation, Statement
 from models.enums import StatementKind
@@ -472,3 +474,70 @@ class TestSmallNetworks:
         response = client.get(SEARCH, params={"q": "jardin partagé"})
         assert response.status_code == 200, response.text
         assert [i["organisation"]["id"] for i in response.json()["items"]] == [created.json()["id"]]
+
+
+class TestBothDatabasesAgree(OnDemoNetwork):
+    """PostgreSQL's scores come from SQL (pgvector), SQLite's from numpy: on the same network
+    they must rank alike. On PostgreSQL this compares the SQL scorer with numpy fed the same
+    vectors; on SQLite both sides are numpy."""
+
+    QUERIES = (
+        "auto-réhabilitation accompagnée",
+        "jardins partagés avec les habitants",
+        "médiation entre voisins",
+        "précarité énergétique des ménages",
+    )
+
+    def test_search_ranks_alike(self, app: FastAPI, session: Session) -> None:
+        matching = app.state.matching
+        loaded = matching.loaded(session)
+        scorers = [
+            matching.scorer(session, loaded),
+            matching.numpy_scorer(session, loaded.index, loaded.dimension),
+        ]
+        for query in self.QUERIES:
+            vector = matching.encode([query])
+            results = [
+                search_organisations(
+                    loaded.index,
+                    vector,
+                    matching.expand(query),
+                    scorer.statements(vector, "competency", None),
+                    scorer.profiles(vector, None),
+                    loaded.calibration,
+                    limit=10,
+                )
+                for scorer in scorers
+            ]
+            assert [h.organisation_id for h in results[0]] == [
+                h.organisation_id for h in results[1]
+            ]
+            for a, b in zip(*results, strict=True):
+                assert a.score == pytest.approx(b.score, abs=1e-4)
+
+    def test_partner_suggestions_rank_alike(self, app: FastAPI, session: Session) -> None:
+        matching = app.state.matching
+        loaded = matching.loaded(session)
+        index = loaded.index
+        scorers = [
+            matching.scorer(session, loaded),
+            matching.numpy_scorer(session, index, loaded.dimension),
+        ]
+        for slug in (LANDLORD, GARDENERS, ARA_IN_13):
+            me = org_id(session, slug)
+            position = index.org_pos[me]
+            results = []
+            for scorer in scorers:
+                dense = {}
+                for mine, theirs in (("need", "competency"), ("competency", "need")):
+                    table = index.tables[mine]
+                    ids = [int(i) for i in table.ids[table.org_pos == position]]
+                    dense[(mine, theirs)] = scorer.statements(
+                        scorer.statement_vectors(ids), theirs, None
+                    )
+                results.append(suggest_partners(index, me, dense, loaded.calibration, limit=10))
+            assert [s.organisation_id for s in results[0]] == [
+                s.organisation_id for s in results[1]
+            ]
+            for a, b in zip(*results, strict=True):
+                assert a.score == pytest.approx(b.score, abs=1e-4)
