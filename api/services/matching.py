@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Select, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
@@ -221,21 +221,13 @@ class MatchingEngine:
         statement_vectors = {
             int(i): v
             for i, v in session.execute(
-                select(Statement.id, Embedding.vector).join(
-                    Embedding,
-                    (Embedding.content_hash == Statement.content_hash)
-                    & (Embedding.model == self.space),
-                )
+                vectors_query(self.space, Statement.id, Statement.content_hash)
             )
         }
         profile_vectors = {
             int(i): v
             for i, v in session.execute(
-                select(Organisation.id, Embedding.vector).join(
-                    Embedding,
-                    (Embedding.content_hash == Organisation.profile_hash)
-                    & (Embedding.model == self.space),
-                )
+                vectors_query(self.space, Organisation.id, Organisation.profile_hash)
             )
         }
         return NumpyDenseScorer(index, statement_vectors, profile_vectors, dimension)
@@ -390,43 +382,34 @@ class PgDenseScorer:
                 out[row, pos] = sim
         return out
 
-    def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
+    def _vectors(self, id_column: Any, hash_column: Any, ids: Sequence[int]) -> FloatMatrix:
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
         if not ids:
             return out
         found: dict[int, FloatMatrix] = dict(
             self.session.execute(
-                select(Statement.id, Embedding.vector)
-                .join(
-                    Embedding,
-                    (Embedding.content_hash == Statement.content_hash)
-                    & (Embedding.model == self.engine.space),
+                vectors_query(self.engine.space, id_column, hash_column).where(
+                    id_column.in_(list(ids))
                 )
-                .where(Statement.id.in_(list(ids)))
             ).all()
         )
-        for i, statement_id in enumerate(ids):
-            if statement_id in found:
-                out[i] = found[statement_id]
+        for i, key in enumerate(ids):
+            if key in found:
+                out[i] = found[key]
         return out
 
+    def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
+        return self._vectors(Statement.id, Statement.content_hash, ids)
+
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
-        out = np.zeros((len(org_ids), self.dimension), dtype=np.float32)
-        found: dict[int, FloatMatrix] = dict(
-            self.session.execute(
-                select(Organisation.id, Embedding.vector)
-                .join(
-                    Embedding,
-                    (Embedding.content_hash == Organisation.profile_hash)
-                    & (Embedding.model == self.engine.space),
-                )
-                .where(Organisation.id.in_(list(org_ids)))
-            ).all()
-        )
-        for i, org_id in enumerate(org_ids):
-            if org_id in found:
-                out[i] = found[org_id]
-        return out
+        return self._vectors(Organisation.id, Organisation.profile_hash, org_ids)
+
+
+def vectors_query(space: str, id_column: Any, hash_column: Any) -> Select[tuple[int, Any]]:
+    """(id, vector) of statements or profiles, joined to their embedding in `space`."""
+    return select(id_column, Embedding.vector).join(
+        Embedding, (Embedding.content_hash == hash_column) & (Embedding.model == space)
+    )
 
 
 def current_version(session: Session) -> int:
