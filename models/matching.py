@@ -21,14 +21,17 @@ from models.types import VectorType
 
 
 class Embedding(Base):
-    """One text's vector in one embedding space (model + thesaurus), shared by every
-    statement, profile or requirement with the same content hash."""
+    """One text's vector in one embedding space (model + thesaurus) and one role
+    (competency, need, profile, requirement), shared by every row of that role with the
+    same content hash. Roles are apart so that PostgreSQL keeps one HNSW index per space
+    and role, and a top-k never walks rows of another role."""
 
     __tablename__ = "embeddings"
-    __table_args__ = (UniqueConstraint("model", "content_hash"),)
+    __table_args__ = (UniqueConstraint("model", "role", "content_hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64))
     dimension: Mapped[int] = mapped_column(Integer)
     vector: Mapped[Any] = mapped_column(VectorType())

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Engine, insert, select, text
 
 from api.services.demo import ensure_territories
-from api.services.matching import MatchingEngine
+from api.services.matching import PROFILE, MatchingEngine
 from api.settings import Settings
 from matcher.text import content_hash
 from models import Organisation, Statement, Territory, migrate, organisation_territories
@@ -255,7 +255,7 @@ def _generate(
     org_rows: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     stmt_rows: list[dict[str, Any]] = []
-    vectors: dict[str, np.ndarray] = {}
+    vectors: dict[tuple[str, str], np.ndarray] = {}
     per_org = max(2, n_statements // n_orgs)
     for org_id in range(1, n_orgs + 1):
         org_rows.append(
@@ -290,7 +290,7 @@ def _generate(
                 + rng.normal(0, 0.02, size=fragment_vectors[subject].shape)
             )
             h = content_hash(body)
-            vectors[h] = vector
+            vectors[("need" if need else "competency", h)] = vector
             stmt_rows.append(
                 {
                     "organisation_id": org_id,
@@ -315,8 +315,8 @@ def _generate(
         if profile:
             h = content_hash(profile)
             profile_of[org["id"]] = h
-            members = [vectors[content_hash(t)] for t in texts]
-            vectors[h] = _unit(np.mean(members, axis=0))
+            members = [vectors[("competency", content_hash(t))] for t in texts]
+            vectors[(PROFILE, h)] = _unit(np.mean(members, axis=0))
     for org in org_rows:
         org["profile_hash"] = profile_of.get(org["id"])
     with factory() as session, session.begin():
@@ -328,7 +328,9 @@ def _generate(
         session.execute(text("UPDATE match_state SET version = version + 1 WHERE id = 1"))
 
 
-def _store_vectors(session: Any, matching: MatchingEngine, vectors: dict[str, np.ndarray]) -> None:
+def _store_vectors(
+    session: Any, matching: MatchingEngine, vectors: dict[tuple[str, str], np.ndarray]
+) -> None:
     dim = int(next(iter(vectors.values())).shape[0])
     now = datetime.now(UTC)
     if session.get_bind().dialect.name == "postgresql":
@@ -339,15 +341,15 @@ def _store_vectors(session: Any, matching: MatchingEngine, vectors: dict[str, np
         with (
             raw.cursor() as cursor,
             cursor.copy(
-                "COPY embeddings (model, content_hash, dimension, vector, created_at) "
+                "COPY embeddings (model, role, content_hash, dimension, vector, created_at) "
                 "FROM STDIN WITH (FORMAT BINARY)"
             ) as copy,
         ):
-            copy.set_types(["varchar", "varchar", "int4", "vector", "timestamptz"])
-            for h, v in vectors.items():
-                copy.write_row([matching.space, h, dim, v, now])
+            copy.set_types(["varchar", "varchar", "varchar", "int4", "vector", "timestamptz"])
+            for (role, h), v in vectors.items():
+                copy.write_row([matching.space, role, h, dim, v, now])
         session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-        matching.ensure_vector_index(session, dim)
+        matching.ensure_vector_index(session, dim, {role for role, _ in vectors})
         session.execute(text("ANALYZE embeddings"))
         session.execute(text("ANALYZE statements"))
         return
@@ -356,12 +358,13 @@ def _store_vectors(session: Any, matching: MatchingEngine, vectors: dict[str, np
     rows = [
         {
             "model": matching.space,
+            "role": role,
             "content_hash": h,
             "dimension": dim,
             "vector": v,
             "created_at": now,
         }
-        for h, v in vectors.items()
+        for (role, h), v in vectors.items()
     ]
     for start in range(0, len(rows), 5000):
         session.execute(insert(Embedding), rows[start : start + 5000])
@@ -370,13 +373,13 @@ def _store_vectors(session: Any, matching: MatchingEngine, vectors: dict[str, np
 def _indexing_rate(factory: Any, settings: Settings, rng: np.random.Generator, n: int) -> float:
     """Statements per second through the real write path: encode, store, per batch."""
     matching = MatchingEngine(settings)
-    texts = {}
+    texts: dict[tuple[str, str], str] = {}
     for i in range(n):
         body = (
             f"{ACTIONS[i % len(ACTIONS)]} {SUBJECTS[int(rng.integers(len(SUBJECTS)))]} "
             f"{PUBLICS[int(rng.integers(len(PUBLICS)))]} — indexation {i}."
         )
-        texts[content_hash(body)] = body
+        texts[("competency", content_hash(body))] = body
     matching.encode(["échauffement du modèle"])
     start = time.perf_counter()
     with factory() as session, session.begin():

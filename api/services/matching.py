@@ -33,6 +33,10 @@ from models.enums import StatementKind, Visibility
 
 log = logging.getLogger(__name__)
 
+# Embedding roles besides the statement kinds (competency, need).
+PROFILE = "profile"
+REQUIREMENT = "requirement"
+
 
 @lru_cache(maxsize=4)
 def dense_encoder(model: str) -> DenseEncoder:
@@ -103,68 +107,79 @@ class MatchingEngine:
     def ensure_embeddings(
         self,
         session: Session,
-        texts: dict[str, str],
+        texts: dict[tuple[str, str], str],
         *,
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Embed the texts (by content hash) that this space has not seen; returns how many."""
-        hashes = list(texts)
-        known: set[str] = set()
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
+        """Embed the texts, keyed by (role, content hash), that this space lacks; returns
+        how many. A text shared by several roles is encoded once."""
+        keys = list(texts)
+        known: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
             known.update(
-                session.scalars(
-                    select(Embedding.content_hash).where(
-                        Embedding.model == self.space, Embedding.content_hash.in_(chunk)
+                (role, h)
+                for role, h in session.execute(
+                    select(Embedding.role, Embedding.content_hash).where(
+                        Embedding.model == self.space,
+                        Embedding.content_hash.in_([h for _, h in chunk]),
                     )
                 )
             )
-        missing = [h for h in hashes if h not in known]
+        missing = [k for k in keys if k not in known]
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
-            vectors = self.encode([texts[h] for h in batch])
+            unique = list(dict.fromkeys(h for _, h in batch))
+            text_of = {h: texts[k] for k in batch for h in (k[1],)}
+            vectors = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
             session.execute(
                 insert(Embedding),
                 [
                     {
                         "model": self.space,
+                        "role": role,
                         "content_hash": h,
-                        "dimension": int(v.shape[0]),
-                        "vector": v,
+                        "dimension": int(vectors[h].shape[0]),
+                        "vector": vectors[h],
                     }
-                    for h, v in zip(batch, vectors, strict=True)
+                    for role, h in batch
                 ],
             )
             if progress:
                 progress(len(batch))
         if missing:
-            self.ensure_vector_index(session, int(self.encoder.dimension))
+            self.ensure_vector_index(
+                session, int(self.encoder.dimension), {role for role, _ in missing}
+            )
         return len(missing)
 
-    def ensure_vector_index(self, session: Session, dimension: int) -> None:
-        """On PostgreSQL, an HNSW index over this space's vectors (cast to their dimension)."""
-        bind = session.get_bind()
-        if bind.dialect.name != "postgresql" or self.space in self._indexed_spaces:
+    def ensure_vector_index(self, session: Session, dimension: int, roles: Iterable[str]) -> None:
+        """On PostgreSQL, one HNSW index per space and role (vectors cast to their dimension)."""
+        if session.get_bind().dialect.name != "postgresql":
             return
-        name = "ix_embeddings_hnsw_" + hashlib.sha256(self.space.encode()).hexdigest()[:12]
-        session.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
-                f"((vector::vector({int(dimension)})) vector_cosine_ops) "
-                "WHERE model = " + _sql_literal(self.space)
+        for role in sorted(roles):
+            key = f"{self.space}|{role}"
+            if key in self._indexed_spaces:
+                continue
+            name = "ix_embeddings_hnsw_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+            session.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
+                    f"((vector::vector({int(dimension)})) vector_cosine_ops) "
+                    f"WHERE model = {_sql_literal(self.space)} AND role = {_sql_literal(role)}"
+                )
             )
-        )
-        self._indexed_spaces.add(self.space)
+            self._indexed_spaces.add(key)
 
     def organisation_written(self, session: Session, org: Organisation) -> None:
         """Embed a created or changed organisation's statements and profile, in the same
         transaction, and mark the index stale."""
         profile = profile_text(org)
         org.profile_hash = content_hash(profile) if profile else None
-        texts = {s.content_hash: s.text for s in org.statements}
+        texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
         if org.profile_hash:
-            texts[org.profile_hash] = profile
+            texts[(PROFILE, org.profile_hash)] = profile
         self.ensure_embeddings(session, texts)
         bump_version(session)
 
@@ -221,13 +236,13 @@ class MatchingEngine:
         statement_vectors = {
             int(i): v
             for i, v in session.execute(
-                vectors_query(self.space, Statement.id, Statement.content_hash)
+                vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
             )
         }
         profile_vectors = {
             int(i): v
             for i, v in session.execute(
-                vectors_query(self.space, Organisation.id, Organisation.profile_hash)
+                vectors_query(self.space, Organisation.id, Organisation.profile_hash, PROFILE)
             )
         }
         return NumpyDenseScorer(index, statement_vectors, profile_vectors, dimension)
@@ -350,10 +365,13 @@ class PgDenseScorer:
         if len(table) == 0 or len(queries) == 0:
             return out
         n_rows = len(table) if org_mask is None else int(np.count_nonzero(org_mask[table.org_pos]))
-        params: dict[str, Any] = {"space": self.engine.space, "kind": kind}
+        params: dict[str, Any] = {}
+        # Literals, not parameters: the planner must see that the partial HNSW index of
+        # this space and role applies (they are the engine's own strings, quoted).
         where = (
             "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
-            "WHERE e.model = :space AND s.kind = :kind AND s.visibility = 'network'"
+            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = {_sql_literal(kind)} "
+            f"AND s.kind = {_sql_literal(kind)} AND s.visibility = 'network'"
         )
         if org_mask is not None:
             where += " AND s.organisation_id = ANY(:orgs)"
@@ -372,23 +390,23 @@ class PgDenseScorer:
             return out
         where = (
             "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
-            "WHERE e.model = :space"
+            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = '{PROFILE}'"
         )
-        for row, org_id, sim in self._run(
-            queries, "o.id", where, {"space": self.engine.space}, self.index.size
-        ):
+        for row, org_id, sim in self._run(queries, "o.id", where, {}, self.index.size):
             pos = self.index.org_pos.get(org_id)
             if pos is not None:
                 out[row, pos] = sim
         return out
 
-    def _vectors(self, id_column: Any, hash_column: Any, ids: Sequence[int]) -> FloatMatrix:
+    def _vectors(
+        self, id_column: Any, hash_column: Any, role: Any, ids: Sequence[int]
+    ) -> FloatMatrix:
         out = np.zeros((len(ids), self.dimension), dtype=np.float32)
         if not ids:
             return out
         found: dict[int, FloatMatrix] = dict(
             self.session.execute(
-                vectors_query(self.engine.space, id_column, hash_column).where(
+                vectors_query(self.engine.space, id_column, hash_column, role).where(
                     id_column.in_(list(ids))
                 )
             ).all()
@@ -399,16 +417,22 @@ class PgDenseScorer:
         return out
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
-        return self._vectors(Statement.id, Statement.content_hash, ids)
+        return self._vectors(Statement.id, Statement.content_hash, Statement.kind, ids)
 
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
-        return self._vectors(Organisation.id, Organisation.profile_hash, org_ids)
+        return self._vectors(Organisation.id, Organisation.profile_hash, PROFILE, org_ids)
 
 
-def vectors_query(space: str, id_column: Any, hash_column: Any) -> Select[tuple[int, Any]]:
-    """(id, vector) of statements or profiles, joined to their embedding in `space`."""
+def vectors_query(
+    space: str, id_column: Any, hash_column: Any, role: Any
+) -> Select[tuple[int, Any]]:
+    """(id, vector) of statements or profiles, joined to their embedding in `space`;
+    `role` is a literal or a column (a statement's kind)."""
     return select(id_column, Embedding.vector).join(
-        Embedding, (Embedding.content_hash == hash_column) & (Embedding.model == space)
+        Embedding,
+        (Embedding.content_hash == hash_column)
+        & (Embedding.model == space)
+        & (Embedding.role == role),
     )
 
 
@@ -446,18 +470,18 @@ def reindex(
     """Embed every statement and profile this space lacks. Returns (texts, newly embedded)."""
     from models import CallRequirement
 
-    texts: dict[str, str] = {}
+    texts: dict[tuple[str, str], str] = {}
     for org in session.scalars(select(Organisation).options(selectinload(Organisation.statements))):
         for statement in org.statements:
-            texts.setdefault(statement.content_hash, statement.text)
+            texts.setdefault((statement.kind.value, statement.content_hash), statement.text)
         profile = profile_text(org)
         new_hash = content_hash(profile) if profile else None
         if org.profile_hash != new_hash:
             org.profile_hash = new_hash
         if new_hash:
-            texts.setdefault(new_hash, profile)
+            texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
-        texts.setdefault(requirement.content_hash, requirement.text)
+        texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
     if on_total:
         on_total(len(texts))
     done = engine.ensure_embeddings(session, texts, progress=progress)

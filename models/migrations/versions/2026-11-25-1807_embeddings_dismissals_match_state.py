@@ -33,12 +33,15 @@ def upgrade() -> None:
         "embeddings",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("dimension", sa.Integer(), nullable=False),
         sa.Column("vector", models.types.VectorType(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_embeddings")),
-        sa.UniqueConstraint("model", "content_hash", name=op.f("uq_embeddings_model_content_hash")),
+        sa.UniqueConstraint(
+            "model", "role", "content_hash", name=op.f("uq_embeddings_model_role_content_hash")
+        ),
     )
     op.create_table(
         "match_state",
