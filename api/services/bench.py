@@ -352,6 +352,7 @@ def _store_vectors(
         matching.ensure_vector_index(session, dim, {role for role, _ in vectors})
         session.execute(text("ANALYZE embeddings"))
         session.execute(text("ANALYZE statements"))
+        session.execute(text("ANALYZE organisations"))
         return
     from models import Embedding
 

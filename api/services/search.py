@@ -21,7 +21,7 @@ from api.schemas.matching import (
 )
 from api.services import territories as territory_service
 from api.services.matching import MatchingEngine, territory_mask
-from api.services.organisations import get_organisation, summary
+from api.services.organisations import summary
 from matcher.matching import search_organisations, suggest_partners
 from models import Dismissal, Organisation, Territory
 
@@ -87,6 +87,12 @@ def search(
     )
 
 
+def _require_organisation(session: Session, organisation_id: int) -> None:
+    """NotFound unless the organisation exists (a primary-key look-up, nothing loaded)."""
+    if session.get(Organisation, organisation_id) is None:
+        raise NotFound(f"Aucune organisation n° {organisation_id}.")
+
+
 def dismissed_ids(session: Session, organisation_id: int) -> set[int]:
     return set(
         session.scalars(
@@ -103,7 +109,7 @@ def partners(
     within: Within,
     limit: int,
 ) -> PartnerPage:
-    get_organisation(session, organisation_id)
+    _require_organisation(session, organisation_id)
     loaded = engine.loaded(session)
     index = loaded.index
     scorer = engine.scorer(session, loaded)
@@ -171,7 +177,7 @@ def dismiss(
     session: Session, organisation_id: int, dismissed_id: int, reason: str | None
 ) -> tuple[DismissalOut, bool]:
     """Dismiss a suggestion for good; dismissing again only updates the reason."""
-    get_organisation(session, organisation_id)
+    _require_organisation(session, organisation_id)
     if dismissed_id == organisation_id:
         raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
     other = session.get(Organisation, dismissed_id)
@@ -194,7 +200,7 @@ def dismiss(
 
 
 def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut]:
-    get_organisation(session, organisation_id)
+    _require_organisation(session, organisation_id)
     rows = session.scalars(
         select(Dismissal).where(Dismissal.organisation_id == organisation_id).order_by(Dismissal.id)
     ).all()
@@ -208,7 +214,7 @@ def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut
 
 
 def undo_dismissal(session: Session, organisation_id: int, dismissed_id: int) -> None:
-    get_organisation(session, organisation_id)
+    _require_organisation(session, organisation_id)
     result = session.execute(
         delete(Dismissal).where(
             Dismissal.organisation_id == organisation_id, Dismissal.dismissed_id == dismissed_id

@@ -43,6 +43,10 @@ def upgrade() -> None:
             "model", "role", "content_hash", name=op.f("uq_embeddings_model_role_content_hash")
         ),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # A 512-float vector (2 KB) would be TOASTed: every distance computed outside the
+        # HNSW index would first decompress it. Stored inline, it is read as is.
+        op.execute("ALTER TABLE embeddings ALTER COLUMN vector SET STORAGE PLAIN")
     op.create_table(
         "match_state",
         sa.Column("id", sa.Integer(), nullable=False),
