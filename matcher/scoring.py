@@ -93,24 +93,3 @@ def reciprocal(
     if not i_have_needs:
         return np.where(they_have_needs, i_cover_them, 0.0)
     return np.where(they_have_needs, both, they_cover_me)
-
-
-def aggregate_hits(
-    scores: FloatArray, starts: IntArray, *, second_weight: float = 0.0
-) -> FloatArray:
-    """Score of each group for a query: its best statement, plus a share of its second best.
-
-    A share of the second best rewards organisations that state the skill more than once
-    without letting a long list of weak statements win.
-    """
-    if scores.size == 0:
-        return np.zeros(starts.size)
-    best = np.maximum.reduceat(scores, starts)
-    if second_weight <= 0:
-        return np.asarray(best, dtype=np.float64)
-    ends = np.r_[starts[1:], scores.size]
-    second = np.zeros(starts.size)
-    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        if end - start > 1:
-            second[i] = np.partition(scores[start:end], -2)[-2]
-    return np.asarray(best + second_weight * second, dtype=np.float64)

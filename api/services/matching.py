@@ -487,8 +487,3 @@ def reindex(
     done = engine.ensure_embeddings(session, texts, progress=progress)
     bump_version(session)
     return len(texts), done
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

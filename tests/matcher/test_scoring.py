@@ -10,7 +10,6 @@ import pytest
 from matcher.calibration import Calibration, fit_calibration
 from matcher.evaluation import Scores, evaluate, ndcg_at_k, recall_at_k, reciprocal_rank
 from matcher.scoring import (
-    aggregate_hits,
     best_per_group,
     coverage,
     group_starts,
@@ -136,25 +135,6 @@ class TestReciprocity:
             they_have_needs=np.array([True, False]),
         )
         np.testing.assert_allclose(out, [0.7, 0.0])
-
-
-class TestQueryHits:
-    def test_each_group_scores_its_best_statement(self) -> None:
-        scores = np.array([0.2, 0.9, 0.5, 0.7])
-        starts = np.array([0, 3], dtype=np.int64)
-        np.testing.assert_allclose(aggregate_hits(scores, starts), [0.9, 0.7])
-
-    def test_a_share_of_the_second_best_is_added(self) -> None:
-        scores = np.array([0.2, 0.9, 0.5, 0.7])
-        starts = np.array([0, 3], dtype=np.int64)
-        # The second group has a single statement: nothing to add.
-        np.testing.assert_allclose(
-            aggregate_hits(scores, starts, second_weight=0.5), [0.9 + 0.25, 0.7]
-        )
-
-    def test_no_statements_scores_zero_for_every_group(self) -> None:
-        out = aggregate_hits(np.zeros(0), np.array([0, 0], dtype=np.int64))
-        np.testing.assert_array_equal(out, [0.0, 0.0])
 
 
 class TestCalibration:
