@@ -327,29 +327,21 @@ class PgDenseScorer:
         dim = int(self.dimension)
         distance = f"e.vector::vector({dim}) <=> q.v"
         vectors = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
-        if n_rows <= self.exact_below:
-            sql = f"""
-                SELECT q.i, x.id, x.sim
-                FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
-                CROSS JOIN LATERAL (
-                    SELECT {source} AS id, 1 - ({distance}) AS sim
-                    FROM {where}
-                ) x
-            """
-        else:
+        top = ""
+        if n_rows > self.exact_below:
             k = min(top_k or self.top_k, n_rows)
             self._prepare(k)
             params = {**params, "k": k}
-            sql = f"""
-                SELECT q.i, x.id, x.sim
-                FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
-                CROSS JOIN LATERAL (
-                    SELECT {source} AS id, 1 - ({distance}) AS sim
-                    FROM {where}
-                    ORDER BY {distance}
-                    LIMIT :k
-                ) x
-            """
+            top = f"ORDER BY {distance} LIMIT :k"
+        sql = f"""
+            SELECT q.i, x.id, x.sim
+            FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
+            CROSS JOIN LATERAL (
+                SELECT {source} AS id, 1 - ({distance}) AS sim
+                FROM {where}
+                {top}
+            ) x
+        """
         rows = self.session.execute(text(sql), {**params, "qs": vectors})
         return [(int(i) - 1, int(id_), float(sim)) for i, id_, sim in rows]
 
