@@ -9,12 +9,6 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.services.matching import MatchingEngine
-from api.settings import Settings
-
-
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -29,7 +23,6 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_matching(request: Request) -> MatchingEngine:

@@ -163,7 +163,7 @@ def run_bench(
         start = time.perf_counter()
         with factory() as session, session.begin():
             ensure_territories(session, settings.fixtures_dir)
-        _generate(engine, factory, matching, rng, organisations, statements)
+        _generate(factory, matching, rng, organisations, statements)
         load_seconds = time.perf_counter() - start
 
         from fastapi.testclient import TestClient
@@ -227,7 +227,6 @@ def _reset(engine: Engine) -> None:
 
 
 def _generate(
-    engine: Engine,
     factory: Any,
     matching: MatchingEngine,
     rng: np.random.Generator,

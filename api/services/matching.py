@@ -7,7 +7,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -71,6 +71,14 @@ class Loaded:
     calibration: Calibration
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
+    _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
+
+    def territory_mask(self, target: Place) -> BoolArray:
+        """Organisations working inside the target or on a territory containing it; computed
+        once per territory and index version, not on every search."""
+        if target.key not in self._masks:
+            self._masks[target.key] = territory_mask(self.index, target)
+        return self._masks[target.key]
 
 
 class MatchingEngine:

@@ -20,7 +20,7 @@ from api.schemas.matching import (
     Within,
 )
 from api.services import territories as territory_service
-from api.services.matching import MatchingEngine, territory_mask
+from api.services.matching import MatchingEngine
 from api.services.organisations import summary
 from matcher.matching import search_organisations, suggest_partners
 from models import Dismissal, Organisation, Territory
@@ -45,7 +45,7 @@ def search(
     loaded = engine.loaded(session)
     index = loaded.index
     mask = (
-        territory_mask(index, territory_service.places_of(session, [target])[target.id])
+        loaded.territory_mask(territory_service.places_of(session, [target])[target.id])
         if target
         else None
     )

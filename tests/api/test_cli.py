@@ -21,6 +21,7 @@ from api.cli import app
 from api.settings import get_settings
 
 runner = CliRunner()
+DEMO_RUNS_ON_SQLITE = "the demo runs on the embedded SQLite database; covered by the SQLite run"
 
 
 @pytest.fixture
@@ -70,9 +71,7 @@ class TestDemo:
         self, tmp_path: Path, on_postgres: bool
     ) -> None:
         if on_postgres:
-            pytest.skip(
-                reason="the demo runs on the embedded SQLite database; covered by the SQLite run"
-            )
+            pytest.skip(reason=DEMO_RUNS_ON_SQLITE)
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILLAGE_")}
         env["MAILLAGE_DATA_DIR"] = str(tmp_path)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from api.services.demo import load_demo
@@ -22,7 +22,7 @@ from api.services.matching import MatchingEngine
 from api.settings import Settings
 from matcher.matching import search_organisations, suggest_partners
 from matcher.text import fold
-from models import MatchState, Organisation, Statement
+from models import Organisation, Statement
 from models.enums import StatementKind
 from tests.conftest import FIXTURES
 from tests.factories import make_organisation
@@ -46,10 +46,6 @@ def demo_connection(
     )
     with engine.connect() as conn:
         outer = conn.begin()
-        # pysqlite opens its transaction lazily, at the first write: a SAVEPOINT issued
-        # before it would be the outermost transaction, and releasing it would commit the
-        # demo for good. A write that changes nothing opens the real transaction first.
-        conn.execute(update(MatchState).values(version=MatchState.version))
         with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
             # The same space as every test app's engine: the embeddings are found again.
             load_demo(session, FIXTURES, matching=MatchingEngine(settings))
