@@ -77,6 +77,17 @@ class DenseScorer(Protocol):
 
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix: ...
 
+    def pairs(
+        self,
+        mine: dict[str, Sequence[int]],
+        kinds: Sequence[tuple[str, str]],
+        org_mask: BoolArray | None,
+        top_k: int | None,
+    ) -> dict[tuple[str, str], FloatMatrix]:
+        """For each (my_kind, their_kind): my statements of my_kind (ids, rows in that
+        order) against every statement of their_kind."""
+        ...
+
 
 @dataclass
 class NetworkIndex:
@@ -198,6 +209,7 @@ class NumpyDenseScorer:
         self.top_k = top_k
         self._by_id = statement_vectors
         self._profile_by_id = profile_vectors
+        self._org_pos = {kind: table.org_pos for kind, table in index.tables.items()}
         self._matrices: dict[str, FloatMatrix] = {}
         self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
         for kind, table in index.tables.items():
@@ -232,18 +244,41 @@ class NumpyDenseScorer:
         matrix = self._matrices[kind]
         if kind not in self._reduced or len(queries) == 0:
             return np.asarray(queries @ matrix.T, dtype=np.float32)
+        out = np.full((len(queries), len(matrix)), np.nan, dtype=np.float32)
+        allowed = None if org_mask is None else org_mask[self._org_pos[kind]]
+        if allowed is not None and np.count_nonzero(allowed) <= self.exact_below:
+            # A territory small enough: every statement in it, exactly.
+            cols = np.flatnonzero(allowed)
+            out[:, cols] = queries @ matrix[cols].T
+            return out
         basis, reduced = self._reduced[kind]
         rough = (queries @ basis) @ reduced.T
         k = min(top_k or self.top_k, rough.shape[1])
+        if allowed is not None:
+            rough[:, ~allowed] = -np.inf
+            k = min(k, int(np.count_nonzero(allowed)))
         best = np.argpartition(-rough, k - 1, axis=1)[:, :k]
         candidates = np.unique(best)
-        out = np.full((len(queries), len(matrix)), np.nan, dtype=np.float32)
         exact = queries @ matrix[candidates].T
         rows = np.arange(len(queries))[:, None]
         keep = np.zeros_like(exact, dtype=bool)
         keep[rows, np.searchsorted(candidates, best)] = True
         out[rows, candidates[None, :].repeat(len(queries), axis=0)] = np.where(keep, exact, np.nan)
         return out
+
+    def pairs(
+        self,
+        mine: dict[str, Sequence[int]],
+        kinds: Sequence[tuple[str, str]],
+        org_mask: BoolArray | None,
+        top_k: int | None,
+    ) -> dict[tuple[str, str], FloatMatrix]:
+        return {
+            (my_kind, their_kind): self.statements(
+                self.statement_vectors(mine[my_kind]), their_kind, org_mask, top_k
+            )
+            for my_kind, their_kind in kinds
+        }
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
         sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)

@@ -15,8 +15,10 @@ from matcher.scoring import (
     FloatArray,
     best_per_group,
     coverage,
+    group_starts,
     reciprocal,
     reverse_coverage,
+    sparse_row_dot,
 )
 from matcher.territory import Key, level_at_least_as_fine, shared_territory
 
@@ -166,41 +168,83 @@ class _Side:
 
 
 def _side(table: StatementTable, org_position: int) -> _Side:
-    rows = np.flatnonzero(table.org_pos == org_position)
+    lo, hi = np.searchsorted(table.org_pos, [org_position, org_position + 1])
+    rows = np.arange(lo, hi)
     return _Side(rows, [table.texts[i] for i in rows], [int(table.ids[i]) for i in rows])
 
 
-def _pair_probabilities(
+@dataclass(frozen=True)
+class _Block:
+    """My statements × the statements of the candidate organisations (columns of the
+    table, grouped by organisation), as probabilities."""
+
+    cols: np.ndarray  # positions in their table
+    org_pos: np.ndarray  # organisation position of each column (sorted)
+    groups: np.ndarray
+    starts: np.ndarray
+    p: FloatArray
+
+    def columns_of(self, org_position: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.org_pos, [org_position, org_position + 1])
+        return np.arange(lo, hi)
+
+
+def _candidate_orgs(
+    dense_by_direction: list[tuple[FloatMatrix, StatementTable]], n_orgs: int
+) -> BoolArray | None:
+    """Organisations with at least one statement the dense scorer computed; None when it
+    computed every entry (a small network scored exactly: everyone is a candidate)."""
+    if all(np.isfinite(d).all() for d, _ in dense_by_direction):
+        return None
+    out = np.zeros(n_orgs, dtype=bool)
+    for dense, table in dense_by_direction:
+        if dense.size:
+            out[table.org_pos[np.isfinite(dense).any(axis=0)]] = True
+    return out
+
+
+def _block(
     index: NetworkIndex,
     calibration: Calibration,
     mine: _Side,
     my_kind: str,
     dense_rows: FloatMatrix,
     their_kind: str,
-) -> FloatArray:
-    """(my statements of my_kind) × (every statement of their_kind), as probabilities."""
-    mine_table = index.tables[my_kind]
+    candidates: BoolArray | None,
+) -> _Block:
+    """Probabilities of (my statements of my_kind) × (candidates' statements of their_kind).
+
+    Only the candidates' columns are scored: beyond them, a large network scored by top-k
+    has nothing but the mean similarity to offer.
+    """
     theirs = index.tables[their_kind]
-    if len(mine.rows) == 0 or len(theirs) == 0:
-        return np.zeros((len(mine.rows), len(theirs)))
-    mine_lexical = mine_table.lexical[mine.rows]
-    computed = np.isfinite(dense_rows)
-    if computed.all():
-        lexical = np.asarray((mine_lexical @ theirs.lexical_t).toarray(), dtype=np.float64)
+    cols = (
+        np.arange(len(theirs)) if candidates is None else np.flatnonzero(candidates[theirs.org_pos])
+    )
+    org_pos = theirs.org_pos[cols]
+    groups, starts = group_starts(org_pos)
+    if len(mine.rows) == 0 or len(cols) == 0:
+        p = np.zeros((len(mine.rows), len(cols)))
     else:
-        # A large network scored by top-k: words are compared on the same candidates only
-        # (the others stay at the network's mean similarity).
-        lexical = np.full(dense_rows.shape, calibration.lexical_mean)
-        cols = np.flatnonzero(computed.any(axis=0))
-        if cols.size:
-            lexical[:, cols] = (mine_lexical @ theirs.lexical[cols].T).toarray()
-    dense = _fill(dense_rows, calibration.dense_mean)
-    return calibration.probability(calibration.statement_z(dense, lexical))
+        mine_lexical = index.tables[my_kind].lexical[mine.rows]
+        dense = dense_rows[:, cols]
+        if candidates is None:
+            lexical = np.asarray((mine_lexical @ theirs.lexical_t).toarray(), dtype=np.float64)
+        else:
+            # Words are compared where the dense scorer computed a similarity; elsewhere
+            # both stay at the network's mean.
+            lexical = np.full(dense.shape, calibration.lexical_mean)
+            computed = np.flatnonzero(np.isfinite(dense).any(axis=0))
+            lexical[:, computed] = sparse_row_dot(mine_lexical, theirs.lexical[cols[computed]])
+        p = calibration.probability(
+            calibration.statement_z(_fill(dense, calibration.dense_mean), lexical)
+        )
+    return _Block(cols, org_pos, groups, starts, p)
 
 
-def _per_org(values: FloatArray, table: StatementTable, n_orgs: int) -> FloatArray:
+def _per_org(values: FloatArray, groups: np.ndarray, n_orgs: int) -> FloatArray:
     out = np.zeros(n_orgs)
-    out[table.groups] = values
+    out[groups] = values
     return out
 
 
@@ -241,21 +285,27 @@ def suggest_partners(
             "shared_need": ("need", "need", my_needs, needs),
             "shared_competency": ("competency", "competency", my_comps, comps),
         }
-    probabilities: dict[str, FloatArray] = {}
+    candidates = _candidate_orgs(
+        [(dense_by_kind[(mk, tk)], theirs) for mk, tk, _, theirs in pairs.values()], n
+    )
+    blocks: dict[str, _Block] = {}
     direction_scores: dict[str, FloatArray] = {}
-    for direction, (my_kind, their_kind, mine, theirs) in pairs.items():
-        p = _pair_probabilities(
-            index, calibration, mine, my_kind, dense_by_kind[(my_kind, their_kind)], their_kind
+    for direction, (my_kind, their_kind, mine, _) in pairs.items():
+        block = _block(
+            index,
+            calibration,
+            mine,
+            my_kind,
+            dense_by_kind[(my_kind, their_kind)],
+            their_kind,
+            candidates,
         )
-        probabilities[direction] = p
+        blocks[direction] = block
         if direction == "i_cover_them":
-            direction_scores[direction] = _per_org(
-                reverse_coverage(p, theirs.starts, power=coverage_power), theirs, n
-            )
+            per_group = reverse_coverage(block.p, block.starts, power=coverage_power)
         else:
-            direction_scores[direction] = _per_org(
-                coverage(best_per_group(p, theirs.starts), power=coverage_power), theirs, n
-            )
+            per_group = coverage(best_per_group(block.p, block.starts), power=coverage_power)
+        direction_scores[direction] = _per_org(per_group, block.groups, n)
     has_needs = np.zeros(n, dtype=bool)
     has_needs[needs.groups] = True
     mutual: FloatArray | None = None
@@ -273,17 +323,17 @@ def suggest_partners(
     else:
         have = [d for d, (_, _, mine, _) in pairs.items() if len(mine.rows) > 0]
         total = np.mean([direction_scores[d] for d in have], axis=0) if have else np.zeros(n)
-    candidates = np.ones(n, dtype=bool) if org_mask is None else org_mask.copy()
-    candidates[me] = False
+    allowed = np.ones(n, dtype=bool) if org_mask is None else org_mask.copy()
+    allowed[me] = False
     for other in exclude:
         if other in index.org_pos:
-            candidates[index.org_pos[other]] = False
+            allowed[index.org_pos[other]] = False
     my_places = index.organisations[me].places
     ranked: list[tuple[float, int, Key | None]] = []
     kept: list[float] = []  # min-heap of the best `limit` weighted scores so far
     # Best raw scores first; weights are at most 1, so once a raw score falls below the
     # limit-th weighted one, no later candidate can enter.
-    eligible = np.flatnonzero(candidates & (total > 0))
+    eligible = np.flatnonzero(allowed & (total > 0))
     for pos in (int(p) for p in eligible[np.argsort(-total[eligible], kind="stable")]):
         if len(kept) >= limit and float(total[pos]) < kept[0]:
             break
@@ -304,9 +354,7 @@ def suggest_partners(
         reasons = []
         for direction, (_, _, mine, theirs) in pairs.items():
             reasons.extend(
-                _reasons(
-                    direction, probabilities[direction], mine, theirs, pos, reasons_per_direction
-                )
+                _reasons(direction, blocks[direction], mine, theirs, pos, reasons_per_direction)
             )
         suggestions.append(
             Suggestion(
@@ -323,23 +371,24 @@ def suggest_partners(
 
 def _reasons(
     direction: str,
-    p: FloatArray,
+    block: _Block,
     mine: _Side,
     theirs_table: StatementTable,
     their_pos: int,
     limit: int,
 ) -> list[Reason]:
     """The best pairs between my statements and the candidate's, strongest first."""
-    cols = np.flatnonzero(theirs_table.org_pos == their_pos)
-    if len(cols) == 0 or p.shape[0] == 0:
+    local = block.columns_of(their_pos)
+    if len(local) == 0 or block.p.shape[0] == 0:
         return []
-    block = p[:, cols]
+    cols = block.cols[local]
+    sub = block.p[:, local]
     if direction == "i_cover_them":
         # For each of their needs, my best competency.
-        pairs = [(int(block[:, j].argmax()), j) for j in range(len(cols))]
+        pairs = [(int(sub[:, j].argmax()), j) for j in range(len(cols))]
     else:
-        pairs = [(i, int(block[i].argmax())) for i in range(block.shape[0])]
-    pairs.sort(key=lambda ij: -block[ij[0], ij[1]])
+        pairs = [(i, int(sub[i].argmax())) for i in range(sub.shape[0])]
+    pairs.sort(key=lambda ij: -sub[ij[0], ij[1]])
     return [
         Reason(
             direction=direction,
@@ -347,7 +396,7 @@ def _reasons(
             mine=mine.texts[i],
             theirs_id=int(theirs_table.ids[cols[j]]),
             theirs=theirs_table.texts[cols[j]],
-            similarity=round(float(block[i, j]), 4),
+            similarity=round(float(sub[i, j]), 4),
         )
         for i, j in pairs[:limit]
     ]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -93,3 +94,29 @@ def reciprocal(
     if not i_have_needs:
         return np.where(they_have_needs, i_cover_them, 0.0)
     return np.where(they_have_needs, both, they_cover_me)
+
+
+def sparse_row_dot(a: sparse.csr_matrix, b: sparse.csr_matrix) -> FloatArray:
+    """a @ b.T as a dense (rows of a) × (rows of b) array, for CSR rows over a large
+    feature space (hashed n-grams) when `a` has few rows.
+
+    scipy would convert one side to the other orientation, which costs the size of the
+    feature space; here `b` is restricted to the features `a` uses, in one pass over b.
+    """
+    out_shape = (a.shape[0], b.shape[0])
+    if a.nnz == 0 or b.nnz == 0:
+        return np.zeros(out_shape)
+    features = np.unique(a.indices)
+    local = np.full(a.shape[1], -1, dtype=np.int32)
+    local[features] = np.arange(features.size)
+    dense_a = np.zeros((features.size, a.shape[0]))
+    a_rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    dense_a[local[a.indices], a_rows] = a.data
+    where = local[b.indices]
+    hit = where >= 0
+    b_rows = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
+    indptr = np.r_[0, np.cumsum(np.bincount(b_rows[hit], minlength=b.shape[0]))]
+    restricted = sparse.csr_matrix(
+        (b.data[hit], where[hit], indptr), shape=(b.shape[0], features.size)
+    )
+    return np.asarray((restricted @ dense_a).T, dtype=np.float64)

@@ -352,6 +352,7 @@ def _store_vectors(
         session.execute(text("ANALYZE embeddings"))
         session.execute(text("ANALYZE statements"))
         session.execute(text("ANALYZE organisations"))
+        session.execute(text("ANALYZE organisation_territories"))
         return
     from models import Embedding
 

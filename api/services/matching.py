@@ -25,7 +25,7 @@ from matcher.index import (
     OrganisationRecord,
     StatementRecord,
 )
-from matcher.territory import Place
+from matcher.territory import Key, Place, level_at_least_as_fine
 from matcher.text import content_hash
 from matcher.thesaurus import Thesaurus
 from models import Embedding, MatchState, Organisation, Statement
@@ -72,6 +72,7 @@ class Loaded:
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
     _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
+    _postings: dict[Key, list[int]] | None = None
 
     def territory_mask(self, target: Place) -> BoolArray:
         """Organisations working inside the target or on a territory containing it; computed
@@ -79,6 +80,22 @@ class Loaded:
         if target.key not in self._masks:
             self._masks[target.key] = territory_mask(self.index, target)
         return self._masks[target.key]
+
+    def sharing_mask(self, position: int, level: str) -> BoolArray:
+        """Organisations sharing with the one at `position` a territory of `level` or finer
+        (the `within=` filter of suggestions), from territory -> organisations postings."""
+        if self._postings is None:
+            postings: dict[Key, list[int]] = {}
+            for pos, org in enumerate(self.index.organisations):
+                for key in {k for place in org.places for k in place.ancestors}:
+                    postings.setdefault(key, []).append(pos)
+            self._postings = postings
+        mask = np.zeros(self.index.size, dtype=bool)
+        for place in self.index.organisations[position].places:
+            for key in place.ancestors:
+                if level_at_least_as_fine(key[0], level):
+                    mask[self._postings.get(key, [])] = True
+        return mask
 
 
 class MatchingEngine:
@@ -237,7 +254,7 @@ class MatchingEngine:
         return Loaded(version, index, calibration, numpy_scorer, dimension)
 
     def numpy_scorer(
-        self, session: Session, index: NetworkIndex, dimension: int
+        self, session: Session, index: NetworkIndex, dimension: int, **options: Any
     ) -> NumpyDenseScorer:
         """Every vector of the index in memory, scored by numpy (the SQLite backend; on
         PostgreSQL, the reference the SQL top-k is compared with in tests)."""
@@ -253,7 +270,7 @@ class MatchingEngine:
                 vectors_query(self.space, Organisation.id, Organisation.profile_hash, PROFILE)
             )
         }
-        return NumpyDenseScorer(index, statement_vectors, profile_vectors, dimension)
+        return NumpyDenseScorer(index, statement_vectors, profile_vectors, dimension, **options)
 
     def _calibrate(
         self,
@@ -313,10 +330,35 @@ class PgDenseScorer:
         self.dimension = dimension
         self.top_k = engine.settings.pg_top_k
         self.exact_below = engine.settings.pg_exact_below
+        self._ef_search: int | None = None
 
     def _prepare(self, k: int) -> None:
-        self.session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, k))}"))
-        self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        """HNSW settings for this transaction, once per scorer (one round trip)."""
+        ef_search = max(40, min(1000, k))
+        if self._ef_search == ef_search:
+            return
+        self.session.execute(
+            text(
+                "SELECT set_config('hnsw.ef_search', :ef, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+            ),
+            {"ef": str(ef_search)},
+        )
+        self._ef_search = ef_search
+
+    def _lateral(
+        self, source: str, where: str, n_rows: int, top_k: int | None, params: dict[str, Any]
+    ) -> str:
+        """The per-query part: every row of a network small enough (exact), else the top k
+        through the HNSW index (one index scan per query). `q.v` is the query vector."""
+        distance = f"e.vector::vector({int(self.dimension)}) <=> q.v"
+        top = ""
+        if n_rows > self.exact_below:
+            k = min(top_k or self.top_k, n_rows)
+            self._prepare(k)
+            params["k"] = k
+            top = f"ORDER BY {distance} LIMIT :k"
+        return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where} {top}"
 
     def _run(
         self,
@@ -327,31 +369,40 @@ class PgDenseScorer:
         n_rows: int,
         top_k: int | None = None,
     ) -> list[tuple[int, int, float]]:
-        """(query row, id, similarity) for every query vector in one round trip.
-
-        A network small enough is scored exactly (every row); a larger one takes the top
-        k of each query through the HNSW index (LATERAL, one index scan per query).
-        """
+        """(query row, id, similarity) for every query vector in one round trip."""
         dim = int(self.dimension)
-        distance = f"e.vector::vector({dim}) <=> q.v"
-        vectors = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
-        top = ""
-        if n_rows > self.exact_below:
-            k = min(top_k or self.top_k, n_rows)
-            self._prepare(k)
-            params = {**params, "k": k}
-            top = f"ORDER BY {distance} LIMIT :k"
+        params = dict(params)
+        lateral = self._lateral(source, where, n_rows, top_k, params)
+        params["qs"] = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
         sql = f"""
             SELECT q.i, x.id, x.sim
             FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
-            CROSS JOIN LATERAL (
-                SELECT {source} AS id, 1 - ({distance}) AS sim
-                FROM {where}
-                {top}
-            ) x
+            CROSS JOIN LATERAL ({lateral}) x
         """
-        rows = self.session.execute(text(sql), {**params, "qs": vectors})
+        rows = self.session.execute(text(sql), params)
         return [(int(i) - 1, int(id_), float(sim)) for i, id_, sim in rows]
+
+    def _statements_where(
+        self, kind: str, org_mask: BoolArray | None, params: dict[str, Any]
+    ) -> tuple[str, int]:
+        """FROM/WHERE for the network statements of one kind (inside `org_mask`), and
+        how many rows that is."""
+        table = self.index.tables[kind]
+        # Literals, not parameters: the planner must see that the partial HNSW index of
+        # this space and role applies (they are the engine's own strings, quoted).
+        where = (
+            "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
+            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = {_sql_literal(kind)} "
+            f"AND s.kind = {_sql_literal(kind)} AND s.visibility = 'network'"
+        )
+        if org_mask is None:
+            return where, len(table)
+        params["orgs"] = [
+            o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
+        ]
+        return where + " AND s.organisation_id = ANY(:orgs)", int(
+            np.count_nonzero(org_mask[table.org_pos])
+        )
 
     def statements(
         self,
@@ -364,24 +415,59 @@ class PgDenseScorer:
         out = np.full((len(queries), len(table)), np.nan, dtype=np.float32)
         if len(table) == 0 or len(queries) == 0:
             return out
-        n_rows = len(table) if org_mask is None else int(np.count_nonzero(org_mask[table.org_pos]))
         params: dict[str, Any] = {}
-        # Literals, not parameters: the planner must see that the partial HNSW index of
-        # this space and role applies (they are the engine's own strings, quoted).
-        where = (
-            "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
-            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = {_sql_literal(kind)} "
-            f"AND s.kind = {_sql_literal(kind)} AND s.visibility = 'network'"
-        )
-        if org_mask is not None:
-            where += " AND s.organisation_id = ANY(:orgs)"
-            params["orgs"] = [
-                o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
-            ]
+        where, n_rows = self._statements_where(kind, org_mask, params)
         for row, statement_id, sim in self._run(queries, "s.id", where, params, n_rows, top_k):
             pos = table.id_pos.get(statement_id)
             if pos is not None:
                 out[row, pos] = sim
+        return out
+
+    def pairs(
+        self,
+        mine: dict[str, Sequence[int]],
+        kinds: Sequence[tuple[str, str]],
+        org_mask: BoolArray | None,
+        top_k: int | None,
+    ) -> dict[tuple[str, str], FloatMatrix]:
+        """Every (my_kind, their_kind) in one round trip; my vectors never leave the server."""
+        out: dict[tuple[str, str], FloatMatrix] = {}
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        dim = int(self.dimension)
+        for p, (my_kind, their_kind) in enumerate(kinds):
+            table = self.index.tables[their_kind]
+            out[(my_kind, their_kind)] = np.full(
+                (len(mine[my_kind]), len(table)), np.nan, dtype=np.float32
+            )
+            if not mine[my_kind] or len(table) == 0:
+                continue
+            where, n_rows = self._statements_where(their_kind, org_mask, params)
+            params[f"mine{p}"] = [int(i) for i in mine[my_kind]]
+            lateral = self._lateral("s.id", where, n_rows, top_k, params)
+            parts.append(
+                f"""SELECT {p} AS p, q.id AS mine, x.id, x.sim
+                FROM (
+                    SELECT s.id, e.vector::vector({dim}) AS v
+                    FROM statements s JOIN embeddings e ON e.content_hash = s.content_hash
+                    AND e.model = {_sql_literal(self.engine.space)} AND e.role = s.kind
+                    WHERE s.id = ANY(:mine{p})
+                ) q
+                CROSS JOIN LATERAL ({lateral}) x"""
+            )
+        if not parts:
+            return out
+        rows_of = {
+            p: {int(i): r for r, i in enumerate(mine[my_kind])}
+            for p, (my_kind, _) in enumerate(kinds)
+        }
+        for p, mine_id, their_id, sim in self.session.execute(
+            text(" UNION ALL ".join(parts)), params
+        ):
+            my_kind, their_kind = kinds[p]
+            pos = self.index.tables[their_kind].id_pos.get(int(their_id))
+            if pos is not None:
+                out[(my_kind, their_kind)][rows_of[p][int(mine_id)], pos] = float(sim)
         return out
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, selectinload
+import numpy as np
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.orm import Session, joinedload
 
 from api.errors import InvalidInput, NotFound
 from api.schemas.matching import (
@@ -27,11 +28,18 @@ from models import Dismissal, Organisation, Territory
 
 
 def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
-    orgs = session.scalars(
-        select(Organisation)
-        .where(Organisation.id.in_(ids))
-        .options(selectinload(Organisation.territories))
-    ).all()
+    """The organisations to show, with their territories, in one round trip."""
+    if not ids:
+        return {}
+    orgs = (
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.id.in_(ids))
+            .options(joinedload(Organisation.territories))
+        )
+        .unique()
+        .all()
+    )
     return {o.id: o for o in orgs}
 
 
@@ -109,9 +117,12 @@ def partners(
     within: Within,
     limit: int,
 ) -> PartnerPage:
-    _require_organisation(session, organisation_id)
     loaded = engine.loaded(session)
     index = loaded.index
+    if organisation_id not in index.org_pos:  # every organisation is in the index...
+        _require_organisation(session, organisation_id)
+        # ...unless it was created after this request read the index version.
+        return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=[])
     scorer = engine.scorer(session, loaded)
     me = index.org_pos[organisation_id]
     kinds = (
@@ -119,35 +130,39 @@ def partners(
         if mode == PartnerMode.complementary
         else [("need", "need"), ("competency", "competency")]
     )
-    dense = {}
-    for my_kind, their_kind in kinds:
-        table = index.tables[my_kind]
-        my_ids = [int(i) for i in table.ids[table.org_pos == me]]
-        vectors = scorer.statement_vectors(my_ids)
-        # The best few statements per statement of mine are enough to rank partners.
-        dense[(my_kind, their_kind)] = scorer.statements(
-            vectors, their_kind, None, top_k=engine.settings.partner_top_k
-        )
+    level = None if within == Within.any else within.value
+    mask = loaded.sharing_mask(me, level) if level else None
+    mine = {}
+    for kind in {k for k, _ in kinds}:
+        table = index.tables[kind]
+        lo, hi = np.searchsorted(table.org_pos, [me, me + 1])
+        mine[kind] = [int(i) for i in table.ids[lo:hi]]
+    # The best few statements per statement of mine are enough to rank partners.
+    dense = scorer.pairs(mine, kinds, mask, engine.settings.partner_top_k)
     suggestions = suggest_partners(
         index,
         organisation_id,
         dense,
         loaded.calibration,
         mode=mode.value,
-        within=None if within == Within.any else within.value,
+        org_mask=mask,
+        within=level,
         territory_weight=True,
         exclude=dismissed_ids(session, organisation_id),
         limit=limit,
     )
     orgs = _summaries(session, [s.organisation_id for s in suggestions])
     keys = {s.shared_territory for s in suggestions if s.shared_territory}
-    names = {}
-    for level, code in keys:
-        found = session.scalar(
-            select(Territory).where(Territory.level == level, Territory.code == code)
-        )
-        if found is not None:
-            names[(level, code)] = found
+    names = (
+        {
+            (t.level.value, t.code): t
+            for t in session.scalars(
+                select(Territory).where(tuple_(Territory.level, Territory.code).in_(keys))
+            )
+        }
+        if keys
+        else {}
+    )
     items = []
     for s in suggestions:
         shared = names.get(s.shared_territory) if s.shared_territory else None

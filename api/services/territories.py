@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from api.errors import InvalidInput, NotFound
@@ -147,6 +147,11 @@ def load_territories(session: Session, path: Path) -> LoadReport:
         {"postal_code": p, "territory_id": ids[(level, code)]} for level, code, p in postal
     ]
     session.execute(insert(TerritoryPostalCode), postal_rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics after a bulk load: without them the planner hashes the whole
+        # referential to join a few organisations to their territories.
+        session.execute(text("ANALYZE territories"))
+        session.execute(text("ANALYZE territory_postal_codes"))
     return LoadReport(inserted=len(new_rows), updated=len(changed), postal_codes=len(postal_rows))
 
 

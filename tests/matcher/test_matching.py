@@ -132,6 +132,30 @@ class TestPartnerSuggestions:
         assert best.scores["reciprocal"] > 0.99
         assert ids(suggestions).index(HALF_GARDENERS.id) < ids(suggestions).index(COUNSELLORS.id)
 
+    def test_top_k_scoring_ranks_only_the_organisations_it_reached(self) -> None:
+        """A large network is scored by top-k: entries left NaN belong to organisations no
+        statement of mine came close to; they are not suggested, and the others keep the
+        scores the exact computation gives them."""
+        network = build_network([LANDLORD, GARDENERS, HALF_GARDENERS, COUNSELLORS])
+        exact = suggest(network, LANDLORD.id)
+        me = network.index.org_pos[LANDLORD.id]
+        dense = {}
+        for my_kind, their_kind in (("need", "competency"), ("competency", "need")):
+            table = network.index.tables[my_kind]
+            mine = [int(i) for i, pos in zip(table.ids, table.org_pos, strict=True) if pos == me]
+            sims = network.scorer.statements(
+                network.scorer.statement_vectors(mine), their_kind, None
+            ).copy()
+            theirs = network.index.tables[their_kind]
+            sims[:, theirs.org_pos == network.index.org_pos[COUNSELLORS.id]] = np.nan
+            dense[(my_kind, their_kind)] = sims
+        partial = suggest_partners(network.index, LANDLORD.id, dense, CALIBRATION)
+        assert COUNSELLORS.id not in ids(partial)
+        assert ids(partial) == [i for i in ids(exact) if i != COUNSELLORS.id]
+        by_id = {s.organisation_id: s.score for s in exact}
+        for suggestion in partial:
+            assert suggestion.score == pytest.approx(by_id[suggestion.organisation_id])
+
     def test_organisation_is_never_suggested_to_itself(self) -> None:
         # Its own competency answers its own need exactly: the perfect match is itself.
         self_sufficient = Org(

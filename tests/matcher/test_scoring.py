@@ -337,3 +337,17 @@ class TestText:
     def test_content_hash_differs_for_different_words(self) -> None:
         assert content_hash("Animer un jardin") != content_hash("Animer un jardin partagé")
         assert content_hash("jardin") != content_hash("Jardin")
+
+
+def test_sparse_row_dot_matches_scipy() -> None:
+    from scipy import sparse
+
+    from matcher.scoring import sparse_row_dot
+
+    a = sparse.random(4, 5000, density=0.01, format="csr", random_state=1)
+    b = sparse.random(299, 5000, density=0.02, format="csr", random_state=2)
+    b = sparse.vstack([b, sparse.csr_matrix((1, 5000))], format="csr")  # an empty row
+    expected = (a @ b.T).toarray()
+    assert np.allclose(sparse_row_dot(a, b), expected)
+    empty = sparse.csr_matrix((2, 5000))
+    assert sparse_row_dot(empty, b).shape == (2, 300)
