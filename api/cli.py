@@ -313,6 +313,7 @@ def _print_bench(rows: list[dict[str, object]]) -> None:
         "énoncés",
         "chargement",
         "index",
+        "après écriture",
         "recherche p50/p95",
         "suggestions p50/p95",
         "indexation",
@@ -325,16 +326,20 @@ def _print_bench(rows: list[dict[str, object]]) -> None:
             str(r["statements"]),
             f"{r['load_seconds']} s",
             f"{r['index_build_seconds']} s",
+            f"{r['first_search_after_write_seconds']} s",
             f"{r['search_p50_ms']} / {r['search_p95_ms']} ms",
             f"{r['partners_p50_ms']} / {r['partners_p95_ms']} ms",
             f"{r['indexing_statements_per_s']:.0f} énoncés/s",
             f"{r['peak_memory_mb']:.0f} Mo",
         )
         console.print(
-            f"{r['backend']}: search p50 {r['search_p50_ms']} ms p95 {r['search_p95_ms']} ms; "
-            f"partners p50 {r['partners_p50_ms']} ms p95 {r['partners_p95_ms']} ms; "
-            f"indexing {r['indexing_statements_per_s']:.0f} statements/s; "
-            f"index build {r['index_build_seconds']} s; peak memory {r['peak_memory_mb']:.0f} MB",
+            f"{r['backend']} : recherche p50 {r['search_p50_ms']} ms, "
+            f"p95 {r['search_p95_ms']} ms ; "
+            f"suggestions p50 {r['partners_p50_ms']} ms, p95 {r['partners_p95_ms']} ms ; "
+            f"indexation {r['indexing_statements_per_s']:.0f} énoncés/s ; "
+            f"index {r['index_build_seconds']} s (à froid), "
+            f"{r['first_search_after_write_seconds']} s (1re recherche après une écriture) ; "
+            f"mémoire max {r['peak_memory_mb']:.0f} Mo",
             soft_wrap=True,
         )
     console.print(table)

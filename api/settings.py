@@ -66,10 +66,10 @@ class Settings(BaseSettings):
         "organisation when suggesting partners (the rest by top-k).",
     )
     pg_exact_below: int = Field(
-        default=5000,
+        default=2000,
         ge=0,
-        description="Below this many statements of a kind, PostgreSQL scores them all exactly "
-        "instead of walking the HNSW index.",
+        description="When a request compares at most this many (query, statement) pairs, "
+        "PostgreSQL scores them all exactly instead of walking the HNSW index.",
     )
     host: str = "127.0.0.1"
     port: int = 8000

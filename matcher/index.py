@@ -52,13 +52,30 @@ class StatementTable:
     id_pos: dict[int, int] = field(init=False)
     lexical_t: Any = field(init=False)  # transposed CSR: a query multiplies postings only
 
+    _id_order: IntArray = field(init=False)
+
     def __post_init__(self) -> None:
         self.groups, self.starts = group_starts(self.org_pos)
         self.id_pos = {int(i): p for p, i in enumerate(self.ids)}
         self.lexical_t = self.lexical.T.tocsr()
+        self._id_order = np.argsort(self.ids, kind="stable")
+
+    def positions(self, ids: npt.ArrayLike) -> IntArray:
+        """Rows of the given statement ids, -1 for ids not in the table (vectorised)."""
+        return lookup_positions(self.ids, self._id_order, ids)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def lookup_positions(keys: IntArray, order: IntArray, wanted: npt.ArrayLike) -> IntArray:
+    """Positions in `keys` (sorted by `order`) of each wanted key, -1 where absent."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if keys.size == 0:
+        return np.full(wanted.shape, -1, dtype=np.int64)
+    at = np.clip(np.searchsorted(keys[order], wanted), 0, keys.size - 1)
+    found = keys[order][at] == wanted
+    return np.where(found, order[at], -1).astype(np.int64)
 
 
 class DenseScorer(Protocol):
@@ -98,6 +115,14 @@ class NetworkIndex:
     tables: dict[str, StatementTable]
     lexical: LexicalEncoder
     org_pos: dict[int, int]
+    org_ids: IntArray = field(init=False)  # sorted: organisations are in id order
+
+    def __post_init__(self) -> None:
+        self.org_ids = np.array([o.id for o in self.organisations], dtype=np.int64)
+
+    def org_positions(self, ids: npt.ArrayLike) -> IntArray:
+        """Positions of the given organisation ids, -1 for ids not in the index."""
+        return lookup_positions(self.org_ids, np.arange(self.org_ids.size), ids)
 
     @classmethod
     def build(

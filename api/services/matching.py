@@ -20,11 +20,14 @@ from matcher.calibration import Calibration, fit_calibration
 from matcher.encoders import DenseEncoder, FloatMatrix
 from matcher.index import (
     BoolArray,
+    IntArray,
     NetworkIndex,
     NumpyDenseScorer,
     OrganisationRecord,
     StatementRecord,
+    lookup_positions,
 )
+from matcher.scoring import FloatArray
 from matcher.territory import Key, Place, level_at_least_as_fine
 from matcher.text import content_hash
 from matcher.thesaurus import Thesaurus
@@ -235,10 +238,14 @@ class MatchingEngine:
             for o in orgs
         ]
         statements = [
-            StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t)
-            for i, org, kind, t in session.execute(
+            StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
+            for i, org, kind, t, h in session.execute(
                 select(
-                    Statement.id, Statement.organisation_id, Statement.kind, Statement.text
+                    Statement.id,
+                    Statement.organisation_id,
+                    Statement.kind,
+                    Statement.text,
+                    Statement.content_hash,
                 ).where(Statement.visibility == Visibility.network)
             )
         ]
@@ -314,6 +321,11 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _raw_literal(value: str) -> str:
+    """A literal for SQL sent straight to psycopg, where % starts a placeholder."""
+    return _sql_literal(value).replace("%", "%%")
+
+
 def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
@@ -347,17 +359,24 @@ class PgDenseScorer:
         self._ef_search = ef_search
 
     def _lateral(
-        self, source: str, where: str, n_rows: int, top_k: int | None, params: dict[str, Any]
+        self,
+        source: str,
+        where: str,
+        n_rows: int,
+        n_queries: int,
+        top_k: int | None,
+        params: dict[str, Any],
     ) -> str:
-        """The per-query part: every row of a network small enough (exact), else the top k
-        through the HNSW index (one index scan per query). `q.v` is the query vector."""
+        """The per-query part: every row when the answer is small enough (exact: at most
+        `exact_below` query × row pairs travel back), else the top k through the HNSW index
+        (one index scan per query). `q.v` is the query vector."""
         distance = f"e.vector::vector({int(self.dimension)}) <=> q.v"
         top = ""
-        if n_rows > self.exact_below:
+        if n_rows * n_queries > self.exact_below:
             k = min(top_k or self.top_k, n_rows)
             self._prepare(k)
             params["k"] = k
-            top = f"ORDER BY {distance} LIMIT :k"
+            top = f"ORDER BY {distance} LIMIT %(k)s"
         return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where} {top}"
 
     def _run(
@@ -368,19 +387,31 @@ class PgDenseScorer:
         params: dict[str, Any],
         n_rows: int,
         top_k: int | None = None,
-    ) -> list[tuple[int, int, float]]:
-        """(query row, id, similarity) for every query vector in one round trip."""
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        """(query rows, ids, similarities) for every query vector in one round trip."""
         dim = int(self.dimension)
         params = dict(params)
-        lateral = self._lateral(source, where, n_rows, top_k, params)
+        lateral = self._lateral(source, where, n_rows, len(queries), top_k, params)
         params["qs"] = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
         sql = f"""
             SELECT q.i, x.id, x.sim
-            FROM unnest(CAST(:qs AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
+            FROM unnest(CAST(%(qs)s AS vector({dim})[])) WITH ORDINALITY AS q(v, i)
             CROSS JOIN LATERAL ({lateral}) x
         """
-        rows = self.session.execute(text(sql), params)
-        return [(int(i) - 1, int(id_), float(sim)) for i, id_, sim in rows]
+        query_rows, ids, sims = self._fetch(sql, params, 3)
+        return query_rows.astype(np.int64) - 1, ids.astype(np.int64), sims
+
+    def _fetch(self, sql: str, params: dict[str, Any], width: int) -> list[np.ndarray]:
+        """Run SQL on the request's connection (psycopg placeholders) and return one
+        numpy array per column: thousands of rows come back without a Row object each."""
+        driver = self.session.connection().connection.driver_connection
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return [np.zeros(0) for _ in range(width)]
+        table = np.array(rows, dtype=np.float64).reshape(-1, width)  # ids are exact in float64
+        return [table[:, i] for i in range(width)]
 
     def _statements_where(
         self, kind: str, org_mask: BoolArray | None, params: dict[str, Any]
@@ -392,15 +423,15 @@ class PgDenseScorer:
         # this space and role applies (they are the engine's own strings, quoted).
         where = (
             "embeddings e JOIN statements s ON s.content_hash = e.content_hash "
-            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = {_sql_literal(kind)} "
-            f"AND s.kind = {_sql_literal(kind)} AND s.visibility = 'network'"
+            f"WHERE e.model = {_raw_literal(self.engine.space)} AND e.role = {_raw_literal(kind)} "
+            f"AND s.kind = {_raw_literal(kind)} AND s.visibility = 'network'"
         )
         if org_mask is None:
             return where, len(table)
         params["orgs"] = [
             o.id for o, keep in zip(self.index.organisations, org_mask, strict=True) if keep
         ]
-        return where + " AND s.organisation_id = ANY(:orgs)", int(
+        return where + " AND s.organisation_id = ANY(%(orgs)s)", int(
             np.count_nonzero(org_mask[table.org_pos])
         )
 
@@ -417,10 +448,10 @@ class PgDenseScorer:
             return out
         params: dict[str, Any] = {}
         where, n_rows = self._statements_where(kind, org_mask, params)
-        for row, statement_id, sim in self._run(queries, "s.id", where, params, n_rows, top_k):
-            pos = table.id_pos.get(statement_id)
-            if pos is not None:
-                out[row, pos] = sim
+        rows, ids, sims = self._run(queries, "s.id", where, params, n_rows, top_k)
+        pos = table.positions(ids)
+        found = pos >= 0
+        out[rows[found], pos[found]] = sims[found]
         return out
 
     def pairs(
@@ -444,30 +475,27 @@ class PgDenseScorer:
                 continue
             where, n_rows = self._statements_where(their_kind, org_mask, params)
             params[f"mine{p}"] = [int(i) for i in mine[my_kind]]
-            lateral = self._lateral("s.id", where, n_rows, top_k, params)
+            lateral = self._lateral("s.id", where, n_rows, len(mine[my_kind]), top_k, params)
             parts.append(
                 f"""SELECT {p} AS p, q.id AS mine, x.id, x.sim
                 FROM (
                     SELECT s.id, e.vector::vector({dim}) AS v
                     FROM statements s JOIN embeddings e ON e.content_hash = s.content_hash
-                    AND e.model = {_sql_literal(self.engine.space)} AND e.role = s.kind
-                    WHERE s.id = ANY(:mine{p})
+                    AND e.model = {_raw_literal(self.engine.space)} AND e.role = s.kind
+                    WHERE s.id = ANY(%(mine{p})s)
                 ) q
                 CROSS JOIN LATERAL ({lateral}) x"""
             )
         if not parts:
             return out
-        rows_of = {
-            p: {int(i): r for r, i in enumerate(mine[my_kind])}
-            for p, (my_kind, _) in enumerate(kinds)
-        }
-        for p, mine_id, their_id, sim in self.session.execute(
-            text(" UNION ALL ".join(parts)), params
-        ):
-            my_kind, their_kind = kinds[p]
-            pos = self.index.tables[their_kind].id_pos.get(int(their_id))
-            if pos is not None:
-                out[(my_kind, their_kind)][rows_of[p][int(mine_id)], pos] = float(sim)
+        part_of, mine_ids, their_ids, sims = self._fetch(" UNION ALL ".join(parts), params, 4)
+        for p, (my_kind, their_kind) in enumerate(kinds):
+            here = part_of == p
+            my_ids = np.asarray(mine[my_kind], dtype=np.int64)
+            mine_pos = lookup_positions(my_ids, np.argsort(my_ids), mine_ids[here])
+            their_pos = self.index.tables[their_kind].positions(their_ids[here])
+            found = (mine_pos >= 0) & (their_pos >= 0)
+            out[(my_kind, their_kind)][mine_pos[found], their_pos[found]] = sims[here][found]
         return out
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
@@ -476,12 +504,12 @@ class PgDenseScorer:
             return out
         where = (
             "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
-            f"WHERE e.model = {_sql_literal(self.engine.space)} AND e.role = '{PROFILE}'"
+            f"WHERE e.model = {_raw_literal(self.engine.space)} AND e.role = '{PROFILE}'"
         )
-        for row, org_id, sim in self._run(queries, "o.id", where, {}, self.index.size):
-            pos = self.index.org_pos.get(org_id)
-            if pos is not None:
-                out[row, pos] = sim
+        rows, ids, sims = self._run(queries, "o.id", where, {}, self.index.size)
+        pos = self.index.org_positions(ids)
+        found = pos >= 0
+        out[rows[found], pos[found]] = sims[found]
         return out
 
     def _vectors(

@@ -567,6 +567,13 @@ class TestBothDatabasesAgree(OnDemoNetwork):
                     s.organisation_id for s in ranked[1][:3]
                 ]
 
+    def test_index_rows_carry_their_content_hash(self, app: FastAPI, session: Session) -> None:
+        """A rebuild after a write reuses the n-gram counts of unchanged texts by hash."""
+        loaded = app.state.matching.loaded(session)
+        for table in loaded.index.tables.values():
+            assert len(table)
+            assert all(table.hashes)
+
     def test_top_k_search_in_a_territory_ranks_as_the_exact_one(
         self, app: FastAPI, session: Session
     ) -> None:

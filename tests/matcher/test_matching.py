@@ -391,3 +391,43 @@ class TestSparseNetworks:
     def test_first_organisation_without_needs_gets_no_suggestion(self) -> None:
         network = build_network([Org(1, "Seul", competencies=[GARDENS])])
         assert suggest(network, 1) == []
+
+
+class TestRebuild:
+    """After a write the index is rebuilt from the previous one, reusing the n-gram counts
+    of unchanged texts: the result must be the index a fresh build gives."""
+
+    ORGS = [OrganisationRecord(i, f"Organisation {i}", "association", (AIX,)) for i in (1, 2, 3)]
+
+    def _statement(self, id_: int, org: int, kind: str, text: str) -> StatementRecord:
+        from matcher.text import content_hash
+
+        return StatementRecord(id_, org, kind, text, content_hash(text))
+
+    def test_rebuild_from_the_previous_index_equals_a_fresh_build(self) -> None:
+        before = [
+            self._statement(1, 1, "competency", "Animation de jardins partagés"),
+            self._statement(2, 1, "need", "Un local pour les outils"),
+            self._statement(3, 2, "competency", "Médiation entre voisins"),
+            self._statement(4, 3, "competency", "Ateliers de réparation de vélos"),
+        ]
+        after = [
+            before[0],
+            self._statement(2, 1, "need", "Un terrain pour un nouveau potager"),  # changed
+            before[3],  # organisation 2's statement removed
+            self._statement(5, 2, "need", "Animation de jardins partagés"),  # known text
+            self._statement(6, 3, "competency", "Prêt de vélos aux étudiants"),  # new
+        ]
+        previous = NetworkIndex.build("s", self.ORGS, before)
+        rebuilt = NetworkIndex.build("s", self.ORGS, after, previous=previous)
+        fresh = NetworkIndex.build("s", self.ORGS, after)
+        for kind in ("competency", "need"):
+            a, b = rebuilt.tables[kind], fresh.tables[kind]
+            assert a.ids.tolist() == b.ids.tolist()
+            assert a.texts == b.texts
+            assert (a.counts != b.counts).nnz == 0
+            assert np.allclose(a.lexical.toarray(), b.lexical.toarray())
+        query = ["jardin partagé"]
+        assert np.allclose(
+            rebuilt.lexical.transform(query).toarray(), fresh.lexical.transform(query).toarray()
+        )

@@ -351,3 +351,14 @@ def test_sparse_row_dot_matches_scipy() -> None:
     assert np.allclose(sparse_row_dot(a, b), expected)
     empty = sparse.csr_matrix((2, 5000))
     assert sparse_row_dot(empty, b).shape == (2, 300)
+
+
+def test_lookup_positions_finds_ids_in_any_order_and_marks_the_missing() -> None:
+    from matcher.index import lookup_positions
+
+    keys = np.array([40, 10, 30, 20], dtype=np.int64)
+    found = lookup_positions(keys, np.argsort(keys), [10, 20, 99, 40, 5])
+    assert found.tolist() == [1, 3, -1, 0, -1]
+    assert lookup_positions(
+        np.array([], dtype=np.int64), np.array([], dtype=np.int64), [1]
+    ).tolist() == [-1]
