@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import delete, select, tuple_
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from api.errors import InvalidInput, NotFound
 from api.schemas.matching import (
@@ -28,18 +28,14 @@ from models import Dismissal, Organisation, Territory
 
 
 def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
-    """The organisations to show, with their territories, in one round trip."""
+    """The organisations to show, with their territories (two indexed look-ups)."""
     if not ids:
         return {}
-    orgs = (
-        session.scalars(
-            select(Organisation)
-            .where(Organisation.id.in_(ids))
-            .options(joinedload(Organisation.territories))
-        )
-        .unique()
-        .all()
-    )
+    orgs = session.scalars(
+        select(Organisation)
+        .where(Organisation.id.in_(ids))
+        .options(selectinload(Organisation.territories))
+    ).all()
     return {o.id: o for o in orgs}
 
 
@@ -153,11 +149,14 @@ def partners(
     )
     orgs = _summaries(session, [s.organisation_id for s in suggestions])
     keys = {s.shared_territory for s in suggestions if s.shared_territory}
+    # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
     names = (
         {
             (t.level.value, t.code): t
             for t in session.scalars(
-                select(Territory).where(tuple_(Territory.level, Territory.code).in_(keys))
+                select(Territory).where(
+                    or_(*(and_(Territory.level == lv, Territory.code == c) for lv, c in keys))
+                )
             )
         }
         if keys
