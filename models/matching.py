@@ -64,3 +64,26 @@ class MatchState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_half_"
+
+
+def hnsw_index_ddl(space: str, role: str, dimension: int) -> tuple[str, str]:
+    """(name, CREATE INDEX) of the PostgreSQL HNSW index of one embedding space and role.
+
+    Vectors are stored in full precision; the index holds them in half precision (half
+    the pages to read on each search) and only orders the candidates.
+    """
+    import hashlib
+
+    name = HNSW_INDEX_PREFIX + hashlib.sha256(f"{space}|{role}".encode()).hexdigest()[:12]
+
+    def literal(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    return name, (
+        f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
+        f"((vector::halfvec({int(dimension)})) halfvec_cosine_ops) "
+        f"WHERE model = {literal(space)} AND role = {literal(role)}"
+    )

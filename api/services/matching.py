@@ -33,6 +33,7 @@ from matcher.text import content_hash
 from matcher.thesaurus import Thesaurus
 from models import Embedding, MatchState, Organisation, Statement
 from models.enums import StatementKind, Visibility
+from models.matching import hnsw_index_ddl
 
 log = logging.getLogger(__name__)
 
@@ -183,21 +184,15 @@ class MatchingEngine:
         return len(missing)
 
     def ensure_vector_index(self, session: Session, dimension: int, roles: Iterable[str]) -> None:
-        """On PostgreSQL, one HNSW index per space and role (vectors cast to their dimension)."""
+        """On PostgreSQL, one HNSW index per space and role (half-precision vectors)."""
         if session.get_bind().dialect.name != "postgresql":
             return
         for role in sorted(roles):
             key = f"{self.space}|{role}"
             if key in self._indexed_spaces:
                 continue
-            name = "ix_embeddings_hnsw_" + hashlib.sha256(key.encode()).hexdigest()[:12]
-            session.execute(
-                text(
-                    f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
-                    f"((vector::vector({int(dimension)})) vector_cosine_ops) "
-                    f"WHERE model = {_sql_literal(self.space)} AND role = {_sql_literal(role)}"
-                )
-            )
+            _, ddl = hnsw_index_ddl(self.space, role, dimension)
+            session.execute(text(ddl.replace(":", r"\:")))
             self._indexed_spaces.add(key)
 
     def organisation_written(self, session: Session, org: Organisation) -> None:
@@ -317,13 +312,9 @@ class MatchingEngine:
         return loaded.numpy_scorer or PgDenseScorer(session, self, loaded.index, loaded.dimension)
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _raw_literal(value: str) -> str:
     """A literal for SQL sent straight to psycopg, where % starts a placeholder."""
-    return _sql_literal(value).replace("%", "%%")
+    return "'" + value.replace("'", "''").replace("%", "%%") + "'"
 
 
 def _vector_literal(vector: np.ndarray) -> str:
@@ -370,13 +361,16 @@ class PgDenseScorer:
         """The per-query part: every row when the answer is small enough (exact: at most
         `exact_below` query × row pairs travel back), else the top k through the HNSW index
         (one index scan per query). `q.v` is the query vector."""
-        distance = f"e.vector::vector({int(self.dimension)}) <=> q.v"
+        dim = int(self.dimension)
+        distance = f"e.vector::vector({dim}) <=> q.v"
         top = ""
         if n_rows * n_queries > self.exact_below:
             k = min(top_k or self.top_k, n_rows)
             self._prepare(k)
             params["k"] = k
-            top = f"ORDER BY {distance} LIMIT %(k)s"
+            # The HNSW index holds half-precision vectors (half the pages to read); the
+            # similarity returned is still computed in full precision.
+            top = f"ORDER BY e.vector::halfvec({dim}) <=> q.v::halfvec({dim}) LIMIT %(k)s"
         return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where} {top}"
 
     def _run(

@@ -71,3 +71,44 @@ class TestMigrations:
                 text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             )
         assert version is not None
+
+    def test_hnsw_indexes_move_to_half_precision_and_back(self, scratch_engine: Engine) -> None:
+        """0003 replaces the full-precision HNSW indexes of existing spaces."""
+        if is_sqlite(str(scratch_engine.url)):
+            pytest.skip(reason="HNSW indexes are PostgreSQL's")
+        migrate.upgrade(scratch_engine, "0002")
+        vector = "[" + ",".join(["0.5"] * 4) + "]"
+        with scratch_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO embeddings (model, role, content_hash, dimension, vector, "
+                    "created_at) VALUES ('espace:test', 'need', 'h', 4, CAST(:v AS vector), now())"
+                ),
+                {"v": vector},
+            )
+            conn.execute(
+                text(
+                    "CREATE INDEX ix_embeddings_hnsw_0123456789ab ON embeddings USING hnsw "
+                    "((vector::vector(4)) vector_cosine_ops) WHERE model = 'espace\\:test'"
+                )
+            )
+
+        def names() -> set[str]:
+            with scratch_engine.connect() as conn:
+                return set(
+                    conn.scalars(
+                        text(
+                            "SELECT indexname FROM pg_indexes WHERE tablename = 'embeddings' "
+                            "AND indexname LIKE 'ix_embeddings_hnsw%'"
+                        )
+                    )
+                )
+
+        migrate.upgrade(scratch_engine)
+        half = names()
+        assert len(half) == 1
+        assert half.pop().startswith("ix_embeddings_hnsw_half_")
+        migrate.downgrade(scratch_engine, "0002")
+        full = names()
+        assert len(full) == 1
+        assert not full.pop().startswith("ix_embeddings_hnsw_half_")
