@@ -132,3 +132,34 @@ class TestDemo:
         )
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         assert "déjà chargé" in rerun.stdout
+
+
+class TestBench:
+    def test_small_bench_prints_every_figure_as_json(self) -> None:
+        """Not a timing test: the command runs end to end and reports each figure."""
+        result = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                "--organisations",
+                "20",
+                "--statements",
+                "60",
+                "--queries",
+                "5",
+                "--backend",
+                "sqlite",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output.strip().splitlines()[-1])
+        assert figures["backend"] == "sqlite"
+        for key in (
+            "search_p95_ms",
+            "partners_p95_ms",
+            "indexing_statements_per_s",
+            "first_search_after_write_seconds",
+            "peak_memory_mb",
+        ):
+            assert figures[key] > 0, key
