@@ -281,12 +281,11 @@ def _generate(
                 )
             )
         )
-        epci_ids: dict[str, int] = {
-            code: id_
-            for code, id_ in session.execute(
+        epci_ids: dict[str, int] = dict(
+            session.execute(  # type: ignore[arg-type]
                 select(Territory.code, Territory.id).where(Territory.level == "epci")
-            )
-        }
+            ).all()
+        )
     now = datetime.now(UTC)
     kinds = ["landlord", "association", "public_body", "company", "research", "other"]
     org_rows: list[dict[str, Any]] = []
