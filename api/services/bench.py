@@ -282,7 +282,7 @@ def _generate(
             )
         )
         epci_ids: dict[str, int] = dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(Territory.code, Territory.id).where(Territory.level == "epci")
             ).all()
         )
