@@ -49,14 +49,12 @@ class StatementTable:
     lexical: Any  # scipy CSR of tf-idf rows, aligned with ids
     groups: IntArray = field(init=False)
     starts: IntArray = field(init=False)
-    id_pos: dict[int, int] = field(init=False)
     lexical_t: Any = field(init=False)  # transposed CSR: a query multiplies postings only
 
     _id_order: IntArray = field(init=False)
 
     def __post_init__(self) -> None:
         self.groups, self.starts = group_starts(self.org_pos)
-        self.id_pos = {int(i): p for p, i in enumerate(self.ids)}
         self.lexical_t = self.lexical.T.tocsr()
         self._id_order = np.argsort(self.ids, kind="stable")
 
@@ -122,7 +120,7 @@ class NetworkIndex:
 
     def org_positions(self, ids: npt.ArrayLike) -> IntArray:
         """Positions of the given organisation ids, -1 for ids not in the index."""
-        return lookup_positions(self.org_ids, np.arange(self.org_ids.size), ids)
+        return lookup_positions(self.org_ids, np.argsort(self.org_ids, kind="stable"), ids)
 
     @classmethod
     def build(
@@ -232,8 +230,8 @@ class NumpyDenseScorer:
         self.dimension = dimension
         self.exact_below = exact_below
         self.top_k = top_k
-        self._by_id = statement_vectors
         self._profile_by_id = profile_vectors
+        self._tables = index.tables
         self._org_pos = {kind: table.org_pos for kind, table in index.tables.items()}
         self._matrices: dict[str, FloatMatrix] = {}
         self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
@@ -247,6 +245,14 @@ class NumpyDenseScorer:
                 _, _, vt = np.linalg.svd(sample, full_matrices=False)
                 basis = np.ascontiguousarray(vt[:reduced_dimension].T, dtype=np.float32)
                 self._reduced[kind] = (basis, np.ascontiguousarray(matrix @ basis))
+        # Rows of the own matrices, by statement id (a reused vector does not keep the
+        # previous index's matrix alive).
+        self._by_id: dict[int, FloatMatrix] = {
+            statement_id: self._matrices[kind][row]
+            for kind, table in index.tables.items()
+            for row, statement_id in enumerate(table.ids.tolist())
+            if statement_id in statement_vectors
+        }
         self._profiles = self._stack([profile_vectors.get(o.id) for o in index.organisations])
         self._has_profile = np.array(
             [o.id in profile_vectors for o in index.organisations], dtype=bool
@@ -312,6 +318,18 @@ class NumpyDenseScorer:
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
         return self._stack([self._by_id.get(int(i)) for i in ids])
+
+    def vectors_by_text(self) -> dict[tuple[str, str], FloatMatrix]:
+        """The vectors held, by (kind, content hash): what a rebuild can reuse."""
+        out: dict[tuple[str, str], FloatMatrix] = {}
+        for kind, table in self._tables.items():
+            matrix = self._matrices[kind]
+            for row, (statement_id, h) in enumerate(
+                zip(table.ids.tolist(), table.hashes, strict=True)
+            ):
+                if h and statement_id in self._by_id:
+                    out[(kind, h)] = matrix[row]
+        return out
 
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
         return self._stack([self._profile_by_id.get(int(i)) for i in org_ids])

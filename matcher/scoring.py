@@ -106,6 +106,8 @@ def sparse_row_dot(a: sparse.csr_matrix, b: sparse.csr_matrix) -> FloatArray:
     out_shape = (a.shape[0], b.shape[0])
     if a.nnz == 0 or b.nnz == 0:
         return np.zeros(out_shape)
+    a = a.copy()
+    a.sum_duplicates()  # one entry per (row, feature), so that assignment below is a sum
     features = np.unique(a.indices)
     local = np.full(a.shape[1], -1, dtype=np.int32)
     local[features] = np.arange(features.size)

@@ -31,7 +31,14 @@ from matcher.scoring import FloatArray
 from matcher.territory import Key, Place, level_at_least_as_fine
 from matcher.text import content_hash
 from matcher.thesaurus import Thesaurus
-from models import Embedding, MatchState, Organisation, Statement
+from models import (
+    Embedding,
+    MatchState,
+    Organisation,
+    Statement,
+    Territory,
+    organisation_territories,
+)
 from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl
 
@@ -76,7 +83,7 @@ class Loaded:
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
     _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
-    _postings: dict[Key, list[int]] | None = None
+    _postings: dict[Key, IntArray] | None = None
 
     def territory_mask(self, target: Place) -> BoolArray:
         """Organisations working inside the target or on a territory containing it; computed
@@ -93,12 +100,12 @@ class Loaded:
             for pos, org in enumerate(self.index.organisations):
                 for key in {k for place in org.places for k in place.ancestors}:
                     postings.setdefault(key, []).append(pos)
-            self._postings = postings
+            self._postings = {k: np.array(v, dtype=np.int64) for k, v in postings.items()}
         mask = np.zeros(self.index.size, dtype=bool)
         for place in self.index.organisations[position].places:
             for key in place.ancestors:
-                if level_at_least_as_fine(key[0], level):
-                    mask[self._postings.get(key, [])] = True
+                if level_at_least_as_fine(key[0], level) and key in self._postings:
+                    mask[self._postings[key]] = True
         return mask
 
 
@@ -216,21 +223,33 @@ class MatchingEngine:
             return self._loaded
 
     def _build(self, session: Session, version: int) -> Loaded:
+        """The index at `version`. After a write, the previous index lends what did not
+        change: n-gram counts and (on SQLite) vectors of unchanged texts."""
         from api.services.territories import places_of
 
-        orgs = session.scalars(
-            select(Organisation).options(selectinload(Organisation.territories))
+        territory_ids: dict[int, list[int]] = {}
+        for org_id, territory_id in session.execute(
+            select(
+                organisation_territories.c.organisation_id, organisation_territories.c.territory_id
+            )
+        ):
+            territory_ids.setdefault(org_id, []).append(territory_id)
+        used = session.scalars(
+            select(Territory).where(
+                Territory.id.in_(select(organisation_territories.c.territory_id).distinct())
+            )
         ).all()
-        territories = {t.id: t for o in orgs for t in o.territories}
-        places = places_of(session, territories.values())
+        places = places_of(session, used)
         records = [
             OrganisationRecord(
-                id=o.id,
-                name=o.name,
-                kind=o.kind.value,
-                places=tuple(places[t.id] for t in o.territories),
+                id=org_id,
+                name=name,
+                kind=kind.value,
+                places=tuple(places[t] for t in sorted(territory_ids.get(org_id, ()))),
             )
-            for o in orgs
+            for org_id, name, kind in session.execute(
+                select(Organisation.id, Organisation.name, Organisation.kind)
+            )
         ]
         statements = [
             StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
@@ -244,28 +263,57 @@ class MatchingEngine:
                 ).where(Statement.visibility == Visibility.network)
             )
         ]
-        previous = self._loaded.index if self._loaded is not None else None
+        previous = self._loaded
         index = NetworkIndex.build(
-            self.space, records, statements, expand=self.expand, previous=previous
+            self.space,
+            records,
+            statements,
+            expand=self.expand,
+            previous=previous.index if previous else None,
         )
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
         if session.get_bind().dialect.name == "sqlite":
-            numpy_scorer = self.numpy_scorer(session, index, dimension)
+            numpy_scorer = self.numpy_scorer(
+                session,
+                index,
+                dimension,
+                previous=previous.numpy_scorer if previous else None,
+            )
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
         return Loaded(version, index, calibration, numpy_scorer, dimension)
 
     def numpy_scorer(
-        self, session: Session, index: NetworkIndex, dimension: int, **options: Any
+        self,
+        session: Session,
+        index: NetworkIndex,
+        dimension: int,
+        *,
+        previous: NumpyDenseScorer | None = None,
+        **options: Any,
     ) -> NumpyDenseScorer:
         """Every vector of the index in memory, scored by numpy (the SQLite backend; on
-        PostgreSQL, the reference the SQL top-k is compared with in tests)."""
-        statement_vectors = {
-            int(i): v
-            for i, v in session.execute(
-                vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
-            )
-        }
+        PostgreSQL, the reference the SQL top-k is compared with in tests). Vectors the
+        `previous` scorer holds for the same (kind, text) are reused, not read again."""
+        known = previous.vectors_by_text() if previous is not None else {}
+        statement_vectors: dict[int, FloatMatrix] = {}
+        missing: list[int] = []
+        for kind, table in index.tables.items():
+            for statement_id, h in zip(table.ids.tolist(), table.hashes, strict=True):
+                vector = known.get((kind, h))
+                if vector is None:
+                    missing.append(statement_id)
+                else:
+                    statement_vectors[statement_id] = vector
+        query = vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
+        if previous is None or len(missing) > 5000:
+            statement_vectors = {int(i): v for i, v in session.execute(query)}
+        else:
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                statement_vectors.update(
+                    (int(i), v) for i, v in session.execute(query.where(Statement.id.in_(chunk)))
+                )
         profile_vectors = {
             int(i): v
             for i, v in session.execute(
@@ -357,21 +405,25 @@ class PgDenseScorer:
         n_queries: int,
         top_k: int | None,
         params: dict[str, Any],
-    ) -> str:
-        """The per-query part: every row when the answer is small enough (exact: at most
-        `exact_below` query × row pairs travel back), else the top k through the HNSW index
-        (one index scan per query). `q.v` is the query vector."""
+        key: str = "k",
+    ) -> tuple[str, int | None]:
+        """The per-query part and the k it takes (None: exact). Every row when the answer
+        is small enough (at most `exact_below` query × row pairs travel back), else the top
+        k through the HNSW index (one index scan per query). `q.v` is the query vector;
+        the caller runs `_prepare` with the largest k before the statement."""
         dim = int(self.dimension)
         distance = f"e.vector::vector({dim}) <=> q.v"
-        top = ""
-        if n_rows * n_queries > self.exact_below:
-            k = min(top_k or self.top_k, n_rows)
-            self._prepare(k)
-            params["k"] = k
-            # The HNSW index holds half-precision vectors (half the pages to read); the
-            # similarity returned is still computed in full precision.
-            top = f"ORDER BY e.vector::halfvec({dim}) <=> q.v::halfvec({dim}) LIMIT %(k)s"
-        return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where} {top}"
+        if n_rows * n_queries <= self.exact_below:
+            return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where}", None
+        k = min(top_k or self.top_k, n_rows)
+        params[key] = k
+        # The HNSW index holds half-precision vectors (half the pages to read); the
+        # similarity returned is still computed in full precision.
+        return (
+            f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where} "
+            f"ORDER BY e.vector::halfvec({dim}) <=> q.v::halfvec({dim}) LIMIT %({key})s",
+            k,
+        )
 
     def _run(
         self,
@@ -385,7 +437,9 @@ class PgDenseScorer:
         """(query rows, ids, similarities) for every query vector in one round trip."""
         dim = int(self.dimension)
         params = dict(params)
-        lateral = self._lateral(source, where, n_rows, len(queries), top_k, params)
+        lateral, k = self._lateral(source, where, n_rows, len(queries), top_k, params)
+        if k is not None:
+            self._prepare(k)
         params["qs"] = "{" + ",".join(f'"{_vector_literal(v)}"' for v in queries) + "}"
         sql = f"""
             SELECT q.i, x.id, x.sim
@@ -398,6 +452,7 @@ class PgDenseScorer:
     def _fetch(self, sql: str, params: dict[str, Any], width: int) -> list[np.ndarray]:
         """Run SQL on the request's connection (psycopg placeholders) and return one
         numpy array per column: thousands of rows come back without a Row object each."""
+        self.session.flush()  # the raw cursor does not autoflush
         driver = self.session.connection().connection.driver_connection
         with driver.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(sql, params)
@@ -459,6 +514,7 @@ class PgDenseScorer:
         out: dict[tuple[str, str], FloatMatrix] = {}
         parts: list[str] = []
         params: dict[str, Any] = {}
+        ks: list[int] = []
         dim = int(self.dimension)
         for p, (my_kind, their_kind) in enumerate(kinds):
             table = self.index.tables[their_kind]
@@ -468,8 +524,14 @@ class PgDenseScorer:
             if not mine[my_kind] or len(table) == 0:
                 continue
             where, n_rows = self._statements_where(their_kind, org_mask, params)
+            if n_rows == 0:
+                continue
             params[f"mine{p}"] = [int(i) for i in mine[my_kind]]
-            lateral = self._lateral("s.id", where, n_rows, len(mine[my_kind]), top_k, params)
+            lateral, k = self._lateral(
+                "s.id", where, n_rows, len(mine[my_kind]), top_k, params, key=f"k{p}"
+            )
+            if k is not None:
+                ks.append(k)
             parts.append(
                 f"""SELECT {p} AS p, q.id AS mine, x.id, x.sim
                 FROM (
@@ -482,6 +544,8 @@ class PgDenseScorer:
             )
         if not parts:
             return out
+        if ks:
+            self._prepare(max(ks))
         part_of, mine_ids, their_ids, sims = self._fetch(" UNION ALL ".join(parts), params, 4)
         for p, (my_kind, their_kind) in enumerate(kinds):
             here = part_of == p

@@ -164,6 +164,8 @@ def partners(
     )
     items = []
     for s in suggestions:
+        if s.organisation_id not in orgs:  # deleted since the index was built
+            continue
         shared = names.get(s.shared_territory) if s.shared_territory else None
         items.append(
             PartnerSuggestionOut(

@@ -528,9 +528,8 @@ class TestBothDatabasesAgree(OnDemoNetwork):
     def test_top_k_path_agrees_with_the_exact_one(self, app: FastAPI, session: Session) -> None:
         """Large networks are scored by top-k (HNSW on PostgreSQL, a PCA first pass in
         numpy). With k as large as the network, that path must compute the exact
-        similarities, at the right places, with and without a territory filter; HNSW
-        being approximate (and this test database full of rolled-back rows), it misses
-        some."""
+        similarities, at the right places, with and without a territory filter (HNSW
+        being approximate, it may miss a few)."""
         matching = app.state.matching
         loaded = matching.loaded(session)
         exact = matching.numpy_scorer(session, loaded.index, loaded.dimension)
@@ -556,7 +555,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
                         inside = org_mask[theirs.org_pos]
                         assert np.isnan(sims[:, ~inside]).all()
                     computed = np.isfinite(sims)
-                    assert computed[:, inside].mean() >= 0.5, (slug, key)
+                    assert computed[:, inside].mean() >= 0.95, (slug, key)
                     assert np.allclose(sims[computed], reference[key][computed], atol=1e-5)
                 ranked = [
                     _suggestions(loaded, scorer, me, org_mask=org_mask, top_k=10_000)
