@@ -216,11 +216,25 @@ class MatchingEngine:
     # --- reading -------------------------------------------------------------------
 
     def loaded(self, session: Session) -> Loaded:
+        """The index at the version this session sees.
+
+        One thread rebuilds after a write; requests arriving meanwhile are answered from
+        the previous version rather than queueing behind it (on a large network the
+        rebuild takes seconds). Only the very first build makes everyone wait.
+        """
         version = current_version(session)
-        with self._lock:
+        current = self._loaded
+        if current is not None and current.version == version:
+            return current
+        if not self._lock.acquire(blocking=current is None):
+            assert current is not None
+            return current
+        try:
             if self._loaded is None or self._loaded.version != version:
                 self._loaded = self._build(session, version)
             return self._loaded
+        finally:
+            self._lock.release()
 
     def _build(self, session: Session, version: int) -> Loaded:
         """The index at `version`. After a write, the previous index lends what did not
