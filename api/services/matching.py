@@ -84,6 +84,7 @@ class Loaded:
     dimension: int
     _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
     _postings: dict[Key, IntArray] | None = None
+    _need_owners: dict[str, set[int]] | None = None
 
     def territory_mask(self, target: Place) -> BoolArray:
         """Organisations working inside the target or on a territory containing it; computed
@@ -91,6 +92,16 @@ class Loaded:
         if target.key not in self._masks:
             self._masks[target.key] = territory_mask(self.index, target)
         return self._masks[target.key]
+
+    def need_owners(self, text_hash: str) -> set[int]:
+        """Organisations that declared a need with exactly this text (by content hash)."""
+        if self._need_owners is None:
+            owners: dict[str, set[int]] = {}
+            table = self.index.tables["need"]
+            for h, pos in zip(table.hashes, table.org_pos.tolist(), strict=True):
+                owners.setdefault(h, set()).add(self.index.organisations[pos].id)
+            self._need_owners = owners
+        return self._need_owners.get(text_hash, set())
 
     def sharing_mask(self, position: int, level: str) -> BoolArray:
         """Organisations sharing with the one at `position` a territory of `level` or finer

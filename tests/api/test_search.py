@@ -219,6 +219,24 @@ class TestSearch(OnDemoNetwork):
         found = search_slugs(client, session, q=self.query, territory="departement:13")
         assert ARA_IN_84 not in found
 
+    def test_searching_with_a_declared_need_never_returns_its_author(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """The text of a need asks who answers it; its author only shares the problem."""
+        needs = session.execute(
+            select(Statement.organisation_id, Statement.text)
+            .where(Statement.kind == StatementKind.need)
+            .order_by(Statement.id)
+            .limit(30)
+        ).all()
+        author_found_otherwise = 0
+        for author, text in needs:
+            exact = client.get(SEARCH, params={"q": "  " + text, "limit": 50}).json()["items"]
+            assert author not in [i["organisation"]["id"] for i in exact], text
+            other = client.get(SEARCH, params={"q": text + " Merci.", "limit": 50}).json()["items"]
+            author_found_otherwise += author in [i["organisation"]["id"] for i in other]
+        assert author_found_otherwise > 0  # the rule above is not vacuous
+
     def test_word_only_matches_are_left_out(self, client: TestClient, session: Session) -> None:
         found = search_slugs(client, session, q=self.query, territory="departement:13")
         for unwanted in (
