@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     profile_weight: float = Field(
         default=0.75, ge=0, le=5, description="Weight of the whole-profile similarity in search."
     )
+    words_weight: float = Field(
+        default=0.4,
+        ge=0,
+        le=5,
+        description="Weight of the word-stem similarity to whole profiles in search.",
+    )
     search_min_score: float = Field(
         default=0.01, ge=0, le=1, description="Search results scoring below this are left out."
     )

@@ -26,6 +26,9 @@ class Calibration:
     profile_std: float = 0.13
     dense_weight: float = 0.5
     profile_weight: float = 0.75
+    words_mean: float = 0.05
+    words_std: float = 0.05
+    words_weight: float = 0.4
     centre: float = 2.5
     slope: float = 1.5
 
@@ -40,6 +43,13 @@ class Calibration:
             dtype=np.float64,
         )
 
+    def words_z(self, similarity: npt.ArrayLike) -> FloatArray:
+        """Word-stem similarity of a text to whole profiles, standardised."""
+        return np.asarray(
+            (np.asarray(similarity, dtype=np.float64) - self.words_mean) / self.words_std,
+            dtype=np.float64,
+        )
+
     def probability(self, z: npt.ArrayLike, *, centre_shift: float = 0.0) -> FloatArray:
         z = np.asarray(z, dtype=np.float64)
         return np.asarray(
@@ -51,6 +61,7 @@ def fit_calibration(
     dense_pairs: npt.ArrayLike,
     lexical_pairs: npt.ArrayLike,
     profile_pairs: npt.ArrayLike,
+    word_pairs: npt.ArrayLike = (),
     *,
     base: Calibration | None = None,
 ) -> Calibration:
@@ -72,6 +83,7 @@ def fit_calibration(
     dm, ds = stats(d, base.dense_mean, base.dense_std)
     lm, ls = stats(lex, base.lexical_mean, base.lexical_std)
     pm, ps = stats(prof, base.profile_mean, base.profile_std)
+    wm, ws = stats(np.asarray(word_pairs, dtype=np.float64), base.words_mean, base.words_std)
     return Calibration(
         dense_mean=dm,
         dense_std=ds,
@@ -81,6 +93,9 @@ def fit_calibration(
         profile_std=ps,
         dense_weight=base.dense_weight,
         profile_weight=base.profile_weight,
+        words_mean=wm,
+        words_std=ws,
+        words_weight=base.words_weight,
         centre=base.centre,
         slope=base.slope,
     )

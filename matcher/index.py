@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from matcher.encoders import FloatMatrix, LexicalEncoder
+from matcher.encoders import FloatMatrix, LexicalEncoder, WordEncoder, word_stems
 from matcher.scoring import group_starts
 from matcher.territory import Place
 
@@ -26,6 +26,7 @@ class OrganisationRecord:
     name: str
     kind: str
     places: tuple[Place, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class NetworkIndex:
     tables: dict[str, StatementTable]
     lexical: LexicalEncoder
     org_pos: dict[int, int]
+    words: WordEncoder | None = None  # word stems of whole profiles
+    profile_words: Any = None  # scipy CSR, one row per organisation
+    statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
     org_ids: IntArray = field(init=False)  # sorted: organisations are in id order
 
     def __post_init__(self) -> None:
@@ -163,12 +167,14 @@ class NetworkIndex:
                 offset += table.counts.shape[0]
         new_texts: dict[str, int] = {}
         fresh: list[str] = []
+        expanded: dict[str, str] = {}  # this build's expanded texts, by key
         for rows in rows_by_kind.values():
             for s in rows:
                 key = s.content_hash or f"id:{s.id}"
                 if key not in known and key not in new_texts:
                     new_texts[key] = offset + len(fresh)
                     fresh.append(expand(s.text))
+                    expanded[key] = fresh[-1]
         if fresh:
             sources.append(lexical.counts(fresh))
         source = (
@@ -200,7 +206,43 @@ class NetworkIndex:
             )
             for kind, rows in rows_by_kind.items()
         }
-        return cls(space=space, organisations=orgs, tables=tables, lexical=lexical, org_pos=org_pos)
+        # Whole profiles (description and competencies), for the word-stem signal: the
+        # stems of each competency are kept by content hash, so a rebuild only reads the
+        # texts it did not have (and the expansion done for the n-grams is not redone).
+        known_stems = (
+            previous.statement_stems if previous is not None and previous.space == space else {}
+        )
+        statement_stems: dict[str, list[str]] = {}
+        by_org: dict[int, list[str]] = {}
+        for s in rows_by_kind["competency"]:
+            key = s.content_hash or f"id:{s.id}"
+            stems = statement_stems.get(key) or known_stems.get(key)
+            if stems is None:
+                stems = word_stems(expanded.get(key) or expand(s.text))
+            statement_stems[key] = stems
+            by_org.setdefault(s.organisation_id, []).extend(stems)
+        documents = [
+            (word_stems(expand(o.description)) if o.description else []) + by_org.get(o.id, [])
+            for o in orgs
+        ]
+        words = WordEncoder().fit_tokens(documents)
+        return cls(
+            space=space,
+            organisations=orgs,
+            tables=tables,
+            lexical=lexical,
+            org_pos=org_pos,
+            words=words,
+            profile_words=words.transform_tokens(documents) if documents else None,
+            statement_stems=statement_stems,
+        )
+
+    def profile_word_similarity(self, text: str) -> npt.NDArray[np.float64]:
+        """Word-stem cosine of a (thesaurus-expanded) text with every organisation's profile."""
+        if self.words is None or self.profile_words is None or not self.organisations:
+            return np.zeros(len(self.organisations), dtype=np.float64)
+        row = self.words.transform([text])
+        return np.asarray((row @ self.profile_words.T).toarray()[0], dtype=np.float64)
 
     @property
     def size(self) -> int:

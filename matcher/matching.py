@@ -99,6 +99,7 @@ def search_organisations(
     min_score: float = 0.0,
     relative_cut: float = 0.0,
     reasons_per_hit: int = 3,
+    profile_words: FloatArray | None = None,
 ) -> list[SearchHit]:
     """Organisations ranked by how well their competencies (and profile) answer a query.
 
@@ -111,6 +112,8 @@ def search_organisations(
     min_score : results scoring below it are left out (0 keeps everything).
     relative_cut : results scoring below this share of the best result are left out, so
         that a clear answer is not followed by organisations that only share a word.
+    profile_words : word-stem similarities of the query to every organisation's whole
+        profile (n_organisations), weighted by `calibration.words_weight`.
     """
     table = index.tables["competency"]
     if len(table) == 0:
@@ -126,6 +129,8 @@ def search_organisations(
     best = np.maximum.reduceat(z_masked, table.starts)  # one per group
     profile = calibration.profile_z(_fill(profile_dense[0], calibration.profile_mean))
     total = best + calibration.profile_weight * profile[table.groups]
+    if profile_words is not None and calibration.words_weight:
+        total = total + calibration.words_weight * calibration.words_z(profile_words)[table.groups]
     scores = calibration.probability(total)
     order = np.argsort(-total, kind="stable")
     finite = np.isfinite(best)

@@ -25,16 +25,32 @@ class Method:
     name: str
     description: str
     dense_weight: float
-    profile_weight: float
     thesaurus: bool
+    profile: bool  # the profile signals, at the settings' weights
+    words: bool
 
 
 METHODS = (
-    Method("lexical", "TF-IDF caractères 3–5", 0.0, 0.0, False),
-    Method("dense", "USE multilingue (cosinus)", 1.0, 0.0, False),
-    Method("blend", "0,5 × TF-IDF + 0,5 × dense (z-scores)", 0.5, 0.0, False),
-    Method("blend+thesaurus", "mélange, textes enrichis par le thésaurus", 0.5, 0.0, True),
-    Method("blend+thesaurus+profile", "mélange + thésaurus + profil entier", 0.5, None, True),  # type: ignore[arg-type]
+    Method("lexical", "TF-IDF caractères 3–5", 0.0, False, False, False),
+    Method("dense", "USE multilingue (cosinus)", 1.0, False, False, False),
+    Method("blend", "0,5 × TF-IDF + 0,5 × dense (z-scores)", 0.5, False, False, False),
+    Method("blend+thesaurus", "mélange, textes enrichis par le thésaurus", 0.5, True, False, False),
+    Method(
+        "blend+thesaurus+profile",
+        "mélange + thésaurus + profil entier (dense)",
+        0.5,
+        True,
+        True,
+        False,
+    ),
+    Method(
+        "default",
+        "mélange + thésaurus + profil entier (dense et mots)",
+        0.5,
+        True,
+        True,
+        True,
+    ),
 )
 
 
@@ -68,9 +84,8 @@ def run_evaluation(
             method_settings = settings.model_copy(
                 update={
                     "dense_weight": method.dense_weight,
-                    "profile_weight": settings.profile_weight
-                    if method.profile_weight is None
-                    else method.profile_weight,
+                    "profile_weight": settings.profile_weight if method.profile else 0.0,
+                    "words_weight": settings.words_weight if method.words else 0.0,
                     "thesaurus": settings.thesaurus if method.thesaurus else "",
                     "search_min_score": settings.search_min_score,
                 }

@@ -135,7 +135,9 @@ class MatchingEngine:
             f"+{self.thesaurus.name}.{self.thesaurus.fingerprint}" if self.thesaurus else ""
         )
         self.calibration_base = Calibration(
-            dense_weight=settings.dense_weight, profile_weight=settings.profile_weight
+            dense_weight=settings.dense_weight,
+            profile_weight=settings.profile_weight,
+            words_weight=settings.words_weight,
         )
         self._lock = threading.Lock()
         self._loaded: Loaded | None = None
@@ -271,9 +273,12 @@ class MatchingEngine:
                 name=name,
                 kind=kind.value,
                 places=tuple(places[t] for t in sorted(territory_ids.get(org_id, ()))),
+                description=description or "",
             )
-            for org_id, name, kind in session.execute(
-                select(Organisation.id, Organisation.name, Organisation.kind)
+            for org_id, name, kind, description in session.execute(
+                select(
+                    Organisation.id, Organisation.name, Organisation.kind, Organisation.description
+                )
             )
         ]
         statements = [
@@ -377,8 +382,17 @@ class MatchingEngine:
         profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
         profile_pairs = (vectors @ profiles.T).ravel()
         profile_pairs = profile_pairs[np.abs(profile_pairs) > 0]
+        word_pairs = np.zeros(0)
+        if index.words is not None and index.profile_words is not None:
+            texts = [
+                self.expand(table.texts[i] if i < len(table) else others.texts[i - len(table)])
+                for i in sample
+            ]
+            word_pairs = (
+                (index.words.transform(texts) @ index.profile_words[:300].T).toarray().ravel()
+            )
         return fit_calibration(
-            dense[upper], lexical[upper], profile_pairs, base=self.calibration_base
+            dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
         )
 
     def scorer(self, session: Session, loaded: Loaded) -> Any:

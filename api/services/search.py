@@ -67,6 +67,7 @@ def search(
         limit=limit,
         # Searching with the text of a declared need asks who answers it: never its author.
         exclude=loaded.need_owners(content_hash(query)),
+        profile_words=index.profile_word_similarity(engine.expand(query)),
         min_score=engine.settings.search_min_score,
         relative_cut=engine.settings.search_relative_cut,
     )

@@ -362,3 +362,27 @@ def test_lookup_positions_finds_ids_in_any_order_and_marks_the_missing() -> None
     assert lookup_positions(
         np.array([], dtype=np.int64), np.array([], dtype=np.int64), [1]
     ).tolist() == [-1]
+
+
+def test_word_stems_fold_drop_function_words_and_cut_to_six_letters() -> None:
+    from matcher.encoders import word_stems
+
+    assert word_stems("Les jardins partagés et le Jardinage, à l'école !") == [
+        "jardin",
+        "partag",
+        "jardin",
+        "ecole",
+    ]
+    assert word_stems("de la et") == []
+
+
+def test_word_encoder_matches_profiles_sharing_stems() -> None:
+    from matcher.encoders import WordEncoder, word_stems
+
+    profiles = ["Création de jardins partagés", "Médiation entre voisins", ""]
+    encoder = WordEncoder().fit_tokens([word_stems(p) for p in profiles])
+    rows = encoder.transform_tokens([word_stems(p) for p in profiles])
+    similarity = (encoder.transform(["un jardinier pour nos potagers"]) @ rows.T).toarray()[0]
+    assert similarity[0] > 0
+    assert similarity[1] == 0
+    assert similarity[2] == 0
