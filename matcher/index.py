@@ -117,6 +117,7 @@ class NetworkIndex:
     words: WordEncoder | None = None  # word stems of whole profiles
     profile_words: Any = None  # scipy CSR, one row per organisation
     statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
+    _profile_words_t: Any = field(default=None, init=False, repr=False)
     org_ids: IntArray = field(init=False)  # sorted: organisations are in id order
 
     def __post_init__(self) -> None:
@@ -241,8 +242,10 @@ class NetworkIndex:
         """Word-stem cosine of a (thesaurus-expanded) text with every organisation's profile."""
         if self.words is None or self.profile_words is None or not self.organisations:
             return np.zeros(len(self.organisations), dtype=np.float64)
+        if self._profile_words_t is None:
+            self._profile_words_t = self.profile_words.T.tocsr()  # a query walks postings only
         row = self.words.transform([text])
-        return np.asarray((row @ self.profile_words.T).toarray()[0], dtype=np.float64)
+        return np.asarray((row @ self._profile_words_t).toarray()[0], dtype=np.float64)
 
     @property
     def size(self) -> int:
