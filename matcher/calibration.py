@@ -8,7 +8,7 @@ network itself, so the same numbers come out on either database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -38,17 +38,11 @@ class Calibration:
         return np.asarray(self.dense_weight * d + (1.0 - self.dense_weight) * lex, dtype=np.float64)
 
     def profile_z(self, dense: npt.ArrayLike) -> FloatArray:
-        return np.asarray(
-            (np.asarray(dense, dtype=np.float64) - self.profile_mean) / self.profile_std,
-            dtype=np.float64,
-        )
+        return _standardise(dense, self.profile_mean, self.profile_std)
 
     def words_z(self, similarity: npt.ArrayLike) -> FloatArray:
         """Word-stem similarity of a text to whole profiles, standardised."""
-        return np.asarray(
-            (np.asarray(similarity, dtype=np.float64) - self.words_mean) / self.words_std,
-            dtype=np.float64,
-        )
+        return _standardise(similarity, self.words_mean, self.words_std)
 
     def probability(self, z: npt.ArrayLike, *, centre_shift: float = 0.0) -> FloatArray:
         z = np.asarray(z, dtype=np.float64)
@@ -84,18 +78,18 @@ def fit_calibration(
     lm, ls = stats(lex, base.lexical_mean, base.lexical_std)
     pm, ps = stats(prof, base.profile_mean, base.profile_std)
     wm, ws = stats(np.asarray(word_pairs, dtype=np.float64), base.words_mean, base.words_std)
-    return Calibration(
+    return replace(
+        base,
         dense_mean=dm,
         dense_std=ds,
         lexical_mean=lm,
         lexical_std=ls,
         profile_mean=pm,
         profile_std=ps,
-        dense_weight=base.dense_weight,
-        profile_weight=base.profile_weight,
         words_mean=wm,
         words_std=ws,
-        words_weight=base.words_weight,
-        centre=base.centre,
-        slope=base.slope,
     )
+
+
+def _standardise(values: npt.ArrayLike, mean: float, std: float) -> FloatArray:
+    return np.asarray((np.asarray(values, dtype=np.float64) - mean) / std, dtype=np.float64)

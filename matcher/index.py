@@ -12,7 +12,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from matcher.encoders import FloatMatrix, LexicalEncoder, WordEncoder, word_stems
-from matcher.scoring import group_starts
+from matcher.scoring import group_rows, group_starts
 from matcher.territory import Place
 
 KINDS = ("competency", "need")
@@ -63,6 +63,10 @@ class StatementTable:
         """Rows of the given statement ids, -1 for ids not in the table (vectorised)."""
         return lookup_positions(self.ids, self._id_order, ids)
 
+    def rows_of(self, org_position: int) -> IntArray:
+        """The rows of one organisation (contiguous: the table is sorted by organisation)."""
+        return group_rows(self.org_pos, org_position)
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -72,8 +76,9 @@ def lookup_positions(keys: IntArray, order: IntArray, wanted: npt.ArrayLike) -> 
     wanted = np.asarray(wanted, dtype=np.int64)
     if keys.size == 0:
         return np.full(wanted.shape, -1, dtype=np.int64)
-    at = np.clip(np.searchsorted(keys[order], wanted), 0, keys.size - 1)
-    found = keys[order][at] == wanted
+    sorted_keys = keys[order]
+    at = np.clip(np.searchsorted(sorted_keys, wanted), 0, keys.size - 1)
+    found = sorted_keys[at] == wanted
     return np.where(found, order[at], -1).astype(np.int64)
 
 
@@ -117,15 +122,18 @@ class NetworkIndex:
     words: WordEncoder | None = None  # word stems of whole profiles
     profile_words: Any = None  # scipy CSR, one row per organisation
     statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
-    _profile_words_t: Any = field(default=None, init=False, repr=False)
-    org_ids: IntArray = field(init=False)  # sorted: organisations are in id order
+    profile_words_t: Any = field(init=False)  # transposed: a query walks postings only
+    org_ids: IntArray = field(init=False)
+    _org_order: IntArray = field(init=False)
 
     def __post_init__(self) -> None:
         self.org_ids = np.array([o.id for o in self.organisations], dtype=np.int64)
+        self._org_order = np.argsort(self.org_ids, kind="stable")
+        self.profile_words_t = None if self.profile_words is None else self.profile_words.T.tocsr()
 
     def org_positions(self, ids: npt.ArrayLike) -> IntArray:
         """Positions of the given organisation ids, -1 for ids not in the index."""
-        return lookup_positions(self.org_ids, np.argsort(self.org_ids, kind="stable"), ids)
+        return lookup_positions(self.org_ids, self._org_order, ids)
 
     @classmethod
     def build(
@@ -240,12 +248,10 @@ class NetworkIndex:
 
     def profile_word_similarity(self, text: str) -> npt.NDArray[np.float64]:
         """Word-stem cosine of a (thesaurus-expanded) text with every organisation's profile."""
-        if self.words is None or self.profile_words is None or not self.organisations:
+        if self.words is None or self.profile_words_t is None:
             return np.zeros(len(self.organisations), dtype=np.float64)
-        if self._profile_words_t is None:
-            self._profile_words_t = self.profile_words.T.tocsr()  # a query walks postings only
         row = self.words.transform([text])
-        return np.asarray((row @ self._profile_words_t).toarray()[0], dtype=np.float64)
+        return np.asarray((row @ self.profile_words_t).toarray()[0], dtype=np.float64)
 
     @property
     def size(self) -> int:
@@ -277,7 +283,6 @@ class NumpyDenseScorer:
         self.top_k = top_k
         self._profile_by_id = profile_vectors
         self._tables = index.tables
-        self._org_pos = {kind: table.org_pos for kind, table in index.tables.items()}
         self._matrices: dict[str, FloatMatrix] = {}
         self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
         for kind, table in index.tables.items():
@@ -321,7 +326,7 @@ class NumpyDenseScorer:
         if kind not in self._reduced or len(queries) == 0:
             return np.asarray(queries @ matrix.T, dtype=np.float32)
         out = np.full((len(queries), len(matrix)), np.nan, dtype=np.float32)
-        allowed = None if org_mask is None else org_mask[self._org_pos[kind]]
+        allowed = None if org_mask is None else org_mask[self._tables[kind].org_pos]
         if allowed is not None and np.count_nonzero(allowed) <= self.exact_below:
             # A territory small enough: every statement in it, exactly.
             cols = np.flatnonzero(allowed)

@@ -15,6 +15,7 @@ from matcher.scoring import (
     FloatArray,
     best_per_group,
     coverage,
+    group_rows,
     group_starts,
     reciprocal,
     reverse_coverage,
@@ -173,8 +174,7 @@ class _Side:
 
 
 def _side(table: StatementTable, org_position: int) -> _Side:
-    lo, hi = np.searchsorted(table.org_pos, [org_position, org_position + 1])
-    rows = np.arange(lo, hi)
+    rows = table.rows_of(org_position)
     return _Side(rows, [table.texts[i] for i in rows], [int(table.ids[i]) for i in rows])
 
 
@@ -190,8 +190,7 @@ class _Block:
     p: FloatArray
 
     def columns_of(self, org_position: int) -> np.ndarray:
-        lo, hi = np.searchsorted(self.org_pos, [org_position, org_position + 1])
-        return np.arange(lo, hi)
+        return group_rows(self.org_pos, org_position)
 
 
 def _candidate_orgs(
@@ -223,11 +222,13 @@ def _block(
     has nothing but the mean similarity to offer.
     """
     theirs = index.tables[their_kind]
-    cols = (
-        np.arange(len(theirs)) if candidates is None else np.flatnonzero(candidates[theirs.org_pos])
-    )
-    org_pos = theirs.org_pos[cols]
-    groups, starts = group_starts(org_pos)
+    if candidates is None:
+        cols = np.arange(len(theirs))
+        org_pos, groups, starts = theirs.org_pos, theirs.groups, theirs.starts
+    else:
+        cols = np.flatnonzero(candidates[theirs.org_pos])
+        org_pos = theirs.org_pos[cols]
+        groups, starts = group_starts(org_pos)
     if len(mine.rows) == 0 or len(cols) == 0:
         p = np.zeros((len(mine.rows), len(cols)))
     else:

@@ -27,6 +27,12 @@ def group_starts(group_of_column: Sequence[int] | IntArray) -> tuple[IntArray, I
     return groups[starts], starts.astype(np.int64)
 
 
+def group_rows(group_of_column: IntArray, group: int) -> IntArray:
+    """For columns sorted by group: the columns of one group (empty when it has none)."""
+    lo, hi = np.searchsorted(group_of_column, [group, group + 1])
+    return np.arange(lo, hi, dtype=np.int64)
+
+
 def best_per_group(similarity: FloatArray, starts: IntArray) -> FloatArray:
     """For each row and each group of columns, the best similarity (rows × groups)."""
     if similarity.shape[1] == 0 or starts.size == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -69,20 +70,18 @@ class MatchState(Base):
 HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_half_"
 
 
-def hnsw_index_ddl(space: str, role: str, dimension: int) -> tuple[str, str]:
-    """(name, CREATE INDEX) of the PostgreSQL HNSW index of one embedding space and role.
+def hnsw_index_ddl(space: str, role: str, dimension: int) -> str:
+    """CREATE INDEX of the PostgreSQL HNSW index of one embedding space and role.
 
     Vectors are stored in full precision; the index holds them in half precision (half
     the pages to read on each search) and only orders the candidates.
     """
-    import hashlib
-
     name = HNSW_INDEX_PREFIX + hashlib.sha256(f"{space}|{role}".encode()).hexdigest()[:12]
 
     def literal(value: str) -> str:
         return "'" + value.replace("'", "''") + "'"
 
-    return name, (
+    return (
         f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
         f"((vector::halfvec({int(dimension)})) halfvec_cosine_ops) "
         f"WHERE model = {literal(space)} AND role = {literal(role)}"

@@ -148,9 +148,14 @@ class MatchingEngine:
     def expand(self, text_: str) -> str:
         return self.thesaurus.expand(text_) if self.thesaurus else text_
 
-    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix:
+    def encode(
+        self, texts: Sequence[str], *, show_progress_bar: bool = False, expanded: bool = False
+    ) -> FloatMatrix:
+        """Dense vectors of the texts, read through the thesaurus (`expanded`: the texts
+        already are)."""
         return self.encoder.encode(
-            [self.expand(t) for t in texts], show_progress_bar=show_progress_bar
+            list(texts) if expanded else [self.expand(t) for t in texts],
+            show_progress_bar=show_progress_bar,
         )
 
     def ensure_embeddings(
@@ -211,7 +216,7 @@ class MatchingEngine:
             key = f"{self.space}|{role}"
             if key in self._indexed_spaces:
                 continue
-            _, ddl = hnsw_index_ddl(self.space, role, dimension)
+            ddl = hnsw_index_ddl(self.space, role, dimension)
             session.execute(text(ddl.replace(":", r"\:")))
             self._indexed_spaces.add(key)
 
@@ -325,17 +330,18 @@ class MatchingEngine:
         """Every vector of the index in memory, scored by numpy (the SQLite backend; on
         PostgreSQL, the reference the SQL top-k is compared with in tests). Vectors the
         `previous` scorer holds for the same (kind, text) are reused, not read again."""
-        known = previous.vectors_by_text() if previous is not None else {}
+        query = vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
         statement_vectors: dict[int, FloatMatrix] = {}
         missing: list[int] = []
-        for kind, table in index.tables.items():
-            for statement_id, h in zip(table.ids.tolist(), table.hashes, strict=True):
-                vector = known.get((kind, h))
-                if vector is None:
-                    missing.append(statement_id)
-                else:
-                    statement_vectors[statement_id] = vector
-        query = vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
+        if previous is not None:
+            known = previous.vectors_by_text()
+            for kind, table in index.tables.items():
+                for statement_id, h in zip(table.ids.tolist(), table.hashes, strict=True):
+                    vector = known.get((kind, h))
+                    if vector is None:
+                        missing.append(statement_id)
+                    else:
+                        statement_vectors[statement_id] = vector
         if previous is None or len(missing) > 5000:
             statement_vectors = {int(i): v for i, v in session.execute(query)}
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -54,12 +53,13 @@ def search(
         if target
         else None
     )
-    vector = engine.encode([query])
+    expanded = engine.expand(query)
+    vector = engine.encode([expanded], expanded=True)
     scorer = engine.scorer(session, loaded)
     hits = search_organisations(
         index,
         vector,
-        engine.expand(query),
+        expanded,
         scorer.statements(vector, "competency", mask),
         scorer.profiles(vector, mask),
         loaded.calibration,
@@ -67,7 +67,7 @@ def search(
         limit=limit,
         # Searching with the text of a declared need asks who answers it: never its author.
         exclude=loaded.need_owners(content_hash(query)),
-        profile_words=index.profile_word_similarity(engine.expand(query)),
+        profile_words=index.profile_word_similarity(expanded),
         min_score=engine.settings.search_min_score,
         relative_cut=engine.settings.search_relative_cut,
     )
@@ -132,11 +132,10 @@ def partners(
     )
     level = None if within == Within.any else within.value
     mask = loaded.sharing_mask(me, level) if level else None
-    mine = {}
-    for kind in {k for k, _ in kinds}:
-        table = index.tables[kind]
-        lo, hi = np.searchsorted(table.org_pos, [me, me + 1])
-        mine[kind] = [int(i) for i in table.ids[lo:hi]]
+    mine = {
+        kind: index.tables[kind].ids[index.tables[kind].rows_of(me)].tolist()
+        for kind in {k for k, _ in kinds}
+    }
     # The best few statements per statement of mine are enough to rank partners.
     dense = scorer.pairs(mine, kinds, mask, engine.settings.partner_top_k)
     suggestions = suggest_partners(
