@@ -71,6 +71,19 @@ class Settings(BaseSettings):
         description="On a large network, statements scored exactly per statement of the "
         "organisation when suggesting partners (the rest by top-k).",
     )
+    partner_strong_reason: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A partner suggestion whose best reason is answered below this strength "
+        "(0–1) is shown after every suggestion with a stronger one.",
+    )
+    partner_reciprocity: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description="How much reciprocity lifts a partner (z units at most): near-ties only.",
+    )
     pg_exact_below: int = Field(
         default=2000,
         ge=0,

@@ -17,11 +17,10 @@ from matcher.scoring import (
     coverage,
     group_rows,
     group_starts,
-    reciprocal,
-    reverse_coverage,
+    harmonic_mean,
     sparse_row_dot,
 )
-from matcher.territory import Key, level_at_least_as_fine, shared_territory
+from matcher.territory import Key, Place, level_at_least_as_fine, shared_territory
 
 # How much a shared territory weighs when the caller ranks by it instead of filtering.
 TERRITORY_WEIGHTS: dict[str | None, float] = {
@@ -31,6 +30,16 @@ TERRITORY_WEIGHTS: dict[str | None, float] = {
     "departement": 0.93,
     "region": 0.88,
     None: 0.8,
+}
+# The same, in z units, for rankings made before the logistic (complementary partners):
+# shifts that reorder close candidates by territory without overriding a clearer answer.
+TERRITORY_SHIFTS: dict[str | None, float] = {
+    "arrondissement": 0.0,
+    "commune": 0.0,
+    "epci": -0.1,
+    "departement": -0.25,
+    "region": -0.5,
+    None: -0.75,
 }
 
 
@@ -61,7 +70,11 @@ class Reason:
     mine: str
     theirs_id: int
     theirs: str
-    similarity: float  # blended, in (0, 1)
+    similarity: float  # the two statements' blended similarity, in (0, 1)
+    # How well this pair's need is answered, in (0, 1): for "they_cover_me", by the whole
+    # organisation as a search for my need would score it (best statement, profile,
+    # words); otherwise the pair's similarity.
+    strength: float
 
 
 @dataclass(frozen=True)
@@ -179,14 +192,32 @@ def _side(table: StatementTable, org_position: int) -> _Side:
 
 
 @dataclass(frozen=True)
+class ProfileSignals:
+    """How well some of my statements (rows) read against every organisation's whole
+    profile (its description and competencies): the signals search adds to the best
+    statement. Used for "they cover me": a need is answered by an organisation's statement
+    and by what its whole profile says.
+
+    dense : (rows × n_organisations) float32 cosines to the profile embeddings, NaN where
+        not computed (no profile, or beyond a top-k).
+    words : (rows × n_organisations) float64 word-stem cosines (see `NetworkIndex.
+        profile_word_similarity`), or None.
+    """
+
+    dense: FloatMatrix
+    words: FloatArray | None = None
+
+
+@dataclass(frozen=True)
 class _Block:
     """My statements × the statements of the candidate organisations (columns of the
-    table, grouped by organisation), as probabilities."""
+    table, grouped by organisation): blended z-scores and their probabilities."""
 
     cols: np.ndarray  # positions in their table
     org_pos: np.ndarray  # organisation position of each column (sorted)
     groups: np.ndarray
     starts: np.ndarray
+    z: FloatArray
     p: FloatArray
 
     def columns_of(self, org_position: int) -> np.ndarray:
@@ -216,7 +247,7 @@ def _block(
     their_kind: str,
     candidates: BoolArray | None,
 ) -> _Block:
-    """Probabilities of (my statements of my_kind) × (candidates' statements of their_kind).
+    """Scores of (my statements of my_kind) × (candidates' statements of their_kind).
 
     Only the candidates' columns are scored: beyond them, a large network scored by top-k
     has nothing but the mean similarity to offer.
@@ -230,7 +261,7 @@ def _block(
         org_pos = theirs.org_pos[cols]
         groups, starts = group_starts(org_pos)
     if len(mine.rows) == 0 or len(cols) == 0:
-        p = np.zeros((len(mine.rows), len(cols)))
+        z = np.zeros((len(mine.rows), len(cols)))
     else:
         mine_lexical = index.tables[my_kind].lexical[mine.rows]
         dense = dense_rows[:, cols]
@@ -242,16 +273,40 @@ def _block(
             lexical = np.full(dense.shape, calibration.lexical_mean)
             computed = np.flatnonzero(np.isfinite(dense).any(axis=0))
             lexical[:, computed] = sparse_row_dot(mine_lexical, theirs.lexical[cols[computed]])
-        p = calibration.probability(
-            calibration.statement_z(_fill(dense, calibration.dense_mean), lexical)
-        )
-    return _Block(cols, org_pos, groups, starts, p)
+        z = calibration.statement_z(_fill(dense, calibration.dense_mean), lexical)
+    return _Block(cols, org_pos, groups, starts, z, calibration.probability(z))
 
 
-def _per_org(values: FloatArray, groups: np.ndarray, n_orgs: int) -> FloatArray:
-    out = np.zeros(n_orgs)
+def _per_org(values: FloatArray, groups: np.ndarray, n_orgs: int, fill: float = 0.0) -> FloatArray:
+    out = np.full(n_orgs, fill)
     out[groups] = values
     return out
+
+
+def _best_per_column_group(z: FloatArray, starts: np.ndarray) -> FloatArray:
+    """For each group of columns, the best entry over its columns and all rows."""
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        return np.full(starts.size, -np.inf)
+    return np.asarray(np.maximum.reduceat(z.max(axis=0), starts), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PartnerWeights:
+    """How the partner ranking mixes its signals (chosen on the evaluation set, see
+    `maillage eval`; documented in the README).
+
+    reciprocity : z units added at most for reciprocity (the harmonic mean of the two
+        directions, 0–1): enough to separate near-ties, too little to bury a clear one-way
+        answer (RECON, Pizzato et al. 2010).
+    strong_reason : a suggestion whose best statement pair scores below this (the blended
+        probability of the pair, 0–1) is shown after every suggestion whose best pair
+        reaches it.
+    """
+
+    reciprocity: float = 0.1
+    strong_reason: float = 0.1
+    interleave: bool = True
+    rank_step: float = 1.0
 
 
 def suggest_partners(
@@ -261,21 +316,34 @@ def suggest_partners(
     calibration: Calibration,
     *,
     mode: str = "complementary",
+    profiles: ProfileSignals | None = None,
     org_mask: BoolArray | None = None,
     within: str | None = None,
     territory_weight: bool = True,
     exclude: Collection[int] = (),
     limit: int = 10,
     reasons_per_direction: int = 3,
-    coverage_power: float = 2.0,
-    reciprocity_weight: float = 0.5,
+    weights: PartnerWeights = PartnerWeights(),
 ) -> list[Suggestion]:
     """Rank partners for one organisation.
 
-    `dense_by_kind[(my_kind, their_kind)]` holds the dense similarities between my
-    statements of my_kind (rows, in table order) and every statement of their_kind.
-    complementary: they cover my needs / I cover theirs, reciprocal harmonic mean.
-    peer: we share needs / competencies (pooling expertise).
+    Parameters
+    ----------
+    dense_by_kind : for each (my_kind, their_kind), (my statements of my_kind, in table
+        order) × (every statement of their_kind) float32 dense cosines, NaN where the
+        scorer did not compute them (beyond a top-k).
+    mode : "complementary" — they answer my needs, I answer theirs; each direction is
+        scored like a search with the need as the query (best statement, plus the whole
+        profile when `profiles` is given for my needs), the strongest direction ranks, and
+        the reciprocal (harmonic) mean of the two lifts near-ties. "peer" — we share needs
+        or competencies (pooling expertise): mean of the two coverages.
+    profiles : my needs (rows, table order) against every organisation's profile.
+
+    Returns
+    -------
+    Up to `limit` suggestions, strongest first, in two tiers: those whose best statement
+    pair reaches `weights.strong_reason`, then the others. `score` is in (0, 1): the
+    ranking strength times the territory weight (`TERRITORY_WEIGHTS`).
     """
     me = index.org_pos[organisation_id]
     n = index.size
@@ -295,9 +363,8 @@ def suggest_partners(
         [(dense_by_kind[(mk, tk)], theirs) for mk, tk, _, theirs in pairs.values()], n
     )
     blocks: dict[str, _Block] = {}
-    direction_scores: dict[str, FloatArray] = {}
     for direction, (my_kind, their_kind, mine, _) in pairs.items():
-        block = _block(
+        blocks[direction] = _block(
             index,
             calibration,
             mine,
@@ -306,27 +373,52 @@ def suggest_partners(
             their_kind,
             candidates,
         )
-        blocks[direction] = block
-        if direction == "i_cover_them":
-            per_group = reverse_coverage(block.p, block.starts, power=coverage_power)
-        else:
-            per_group = coverage(best_per_group(block.p, block.starts), power=coverage_power)
-        direction_scores[direction] = _per_org(per_group, block.groups, n)
-    has_needs = np.zeros(n, dtype=bool)
-    has_needs[needs.groups] = True
-    mutual: FloatArray | None = None
+    direction_scores: dict[str, FloatArray] = {}
+    # Strength of each organisation's best reason, on the scale of its score: how well it
+    # answers the need it answers best (or I answer its best need; peer: the best pair).
+    strength = np.zeros(n)
+    need_answers: FloatArray | None = None  # my needs × organisations, in probability
+    need_z = np.zeros((0, n))  # the same in z units
+    mutual = np.zeros(n)
     if mode == "complementary":
-        mutual = reciprocal(
-            direction_scores["they_cover_me"],
-            direction_scores["i_cover_them"],
-            i_have_needs=len(my_needs.rows) > 0,
-            they_have_needs=has_needs,
+        tc, ic = blocks["they_cover_me"], blocks["i_cover_them"]
+        # Ranked in z units (before the logistic), where the strongest answers, close to
+        # probability 1, still differ.
+        per_need_z = _answers_per_need(tc, calibration, profiles)
+        need_answers = np.zeros((per_need_z.shape[0], n))
+        need_answers[:, tc.groups] = calibration.probability(per_need_z)
+        need_z = np.full((per_need_z.shape[0], n), -np.inf)
+        need_z[:, tc.groups] = per_need_z
+        they_z = _per_org(
+            per_need_z.max(axis=0) if per_need_z.shape[0] else np.full(tc.groups.size, -np.inf),
+            tc.groups,
+            n,
+            -np.inf,
         )
-        # Reciprocity raises a partner; a strong one-way match still shows (a landlord's
-        # statements rarely say what it can offer an association that answers its need).
-        one_way = np.maximum(direction_scores["they_cover_me"], direction_scores["i_cover_them"])
-        total = reciprocity_weight * mutual + (1.0 - reciprocity_weight) * one_way
+        # For each of their needs, my best competency; an organisation by its best need.
+        i_cover_z = _per_org(_best_per_column_group(ic.z, ic.starts), ic.groups, n, -np.inf)
+        they, i_cover = calibration.probability(they_z), calibration.probability(i_cover_z)
+        direction_scores = {"they_cover_me": they, "i_cover_them": i_cover}
+        mutual = harmonic_mean(they, i_cover)
+        if len(my_needs.rows):
+            # Who answers my needs ranks; what I could answer for them only lifts near-ties.
+            total = they_z + weights.reciprocity * mutual
+            strength = need_answers.max(axis=0)
+        else:  # nothing asked: whose needs I answer
+            total, strength = i_cover_z, i_cover
     else:
+        for direction, block in blocks.items():
+            direction_scores[direction] = _per_org(
+                coverage(best_per_group(block.p, block.starts), power=2.0), block.groups, n
+            )
+            strength = np.maximum(
+                strength,
+                _per_org(
+                    calibration.probability(_best_per_column_group(block.z, block.starts)),
+                    block.groups,
+                    n,
+                ),
+            )
         have = [d for d, (_, _, mine, _) in pairs.items() if len(mine.rows) > 0]
         total = np.mean([direction_scores[d] for d in have], axis=0) if have else np.zeros(n)
     allowed = np.ones(n, dtype=bool) if org_mask is None else org_mask.copy()
@@ -334,45 +426,120 @@ def suggest_partners(
     for other in exclude:
         if other in index.org_pos:
             allowed[index.org_pos[other]] = False
+    zscale = mode == "complementary"  # `total` in z units, else in (0, 1)
     my_places = index.organisations[me].places
-    ranked: list[tuple[float, int, Key | None]] = []
-    kept: list[float] = []  # min-heap of the best `limit` weighted scores so far
-    # Best raw scores first; weights are at most 1, so once a raw score falls below the
-    # limit-th weighted one, no later candidate can enter.
-    eligible = np.flatnonzero(allowed & (total > 0))
-    for pos in (int(p) for p in eligible[np.argsort(-total[eligible], kind="stable")]):
-        if len(kept) >= limit and float(total[pos]) < kept[0]:
-            break
-        shared = shared_territory(my_places, index.organisations[pos].places)
-        level = shared[0] if shared else None
-        if within is not None and not level_at_least_as_fine(level, within):
-            continue
-        weight = TERRITORY_WEIGHTS[level] if territory_weight else 1.0
-        weighted = float(total[pos]) * weight
-        ranked.append((weighted, pos, shared))
-        if len(kept) < limit:
-            heapq.heappush(kept, weighted)
-        elif weighted > kept[0]:
-            heapq.heapreplace(kept, weighted)
-    ranked.sort(key=lambda t: (-t[0], t[1]))
+
+    def top(key: FloatArray, strong: BoolArray) -> list[tuple[bool, float, int, Key | None]]:
+        return _top(
+            key,
+            strong,
+            allowed,
+            limit,
+            zscale=zscale,
+            territory=territory_weight,
+            within=within,
+            my_places=my_places,
+            index=index,
+        )
+
+    if need_answers is not None and len(my_needs.rows) > 1 and weights.interleave:
+        # Each of my needs gets its best answers: the first suggestions are the best
+        # answer to each need, then the second best, and so on (strong reasons first).
+        best: dict[int, tuple[bool, float, Key | None]] = {}
+        for row in range(len(my_needs.rows)):
+            key = need_z[row] + weights.reciprocity * mutual
+            for rank, (tier, weighted, pos, shared) in enumerate(
+                top(key, need_answers[row] >= weights.strong_reason)
+            ):
+                entry = (tier, weighted - weights.rank_step * rank, shared)
+                if pos not in best or (not tier, -entry[1]) < (not best[pos][0], -best[pos][1]):
+                    best[pos] = entry
+        ranked = sorted(
+            ((t, k, p, sh) for p, (t, k, sh) in best.items()),
+            key=lambda e: (not e[0], -e[1], e[2]),
+        )
+    else:
+        ranked = top(total, strength >= weights.strong_reason)
     suggestions = []
-    for score, pos, shared in ranked[:limit]:
+    for _, key, pos, shared in ranked[:limit]:
+        score = float(calibration.probability(key)) if zscale else key
         reasons = []
         for direction, (_, _, mine, theirs) in pairs.items():
+            row_strength = (
+                need_answers[:, pos]
+                if direction == "they_cover_me" and need_answers is not None
+                else None
+            )
             reasons.extend(
-                _reasons(direction, blocks[direction], mine, theirs, pos, reasons_per_direction)
+                _reasons(
+                    direction,
+                    blocks[direction],
+                    mine,
+                    theirs,
+                    pos,
+                    reasons_per_direction,
+                    row_strength,
+                )
             )
         suggestions.append(
             Suggestion(
                 organisation_id=index.organisations[pos].id,
                 score=round(score, 4),
                 scores={d: round(float(v[pos]), 4) for d, v in direction_scores.items()}
-                | ({"reciprocal": round(float(mutual[pos]), 4)} if mutual is not None else {}),
+                | ({"reciprocal": round(float(mutual[pos]), 4)} if mode == "complementary" else {}),
                 shared_territory=shared,
                 reasons=tuple(reasons),
             )
         )
     return suggestions
+
+
+def _top(
+    total: FloatArray,
+    strong: BoolArray,
+    allowed: BoolArray,
+    limit: int,
+    *,
+    zscale: bool,
+    territory: bool,
+    within: str | None,
+    my_places: tuple[Place, ...],
+    index: NetworkIndex,
+) -> list[tuple[bool, float, int, Key | None]]:
+    """The `limit` best organisations by `total` with the territory applied (a shift in z
+    units when `zscale`, else a factor), strong reasons first: (strong, key, position,
+    shared territory), best first."""
+    ranked: list[tuple[bool, float, int, Key | None]] = []
+    kept: dict[bool, list[float]] = {True: [], False: []}  # min-heaps of the best per tier
+    # Best raw scores first; weights are at most 1, so once a raw score falls below the
+    # limit-th weighted one of its tier (or of the strong tier), no later one can enter.
+    eligible = np.flatnonzero(allowed & np.isfinite(total) & (zscale or total > 0))
+    for pos in (int(p) for p in eligible[np.argsort(-total[eligible], kind="stable")]):
+        tier = bool(strong[pos])
+        if len(kept[True]) >= limit and (not tier or float(total[pos]) < kept[True][0]):
+            if not tier:
+                continue
+            break
+        if len(kept[tier]) >= limit and float(total[pos]) < kept[tier][0]:
+            continue
+        shared = shared_territory(my_places, index.organisations[pos].places)
+        level = shared[0] if shared else None
+        if within is not None and not level_at_least_as_fine(level, within):
+            continue
+        if not territory:
+            weighted = float(total[pos])
+        elif zscale:
+            weighted = float(total[pos]) + TERRITORY_SHIFTS[level]
+        else:
+            weighted = float(total[pos]) * TERRITORY_WEIGHTS[level]
+        ranked.append((tier, weighted, pos, shared))
+        heap = kept[tier]
+        if len(heap) < limit:
+            heapq.heappush(heap, weighted)
+        elif weighted > heap[0]:
+            heapq.heapreplace(heap, weighted)
+    ranked.sort(key=lambda t: (not t[0], -t[1], t[2]))
+    return ranked[:limit]
 
 
 def _reasons(
@@ -382,8 +549,13 @@ def _reasons(
     theirs_table: StatementTable,
     their_pos: int,
     limit: int,
+    row_strength: FloatArray | None = None,
 ) -> list[Reason]:
-    """The best pairs between my statements and the candidate's, strongest first."""
+    """The best pairs between my statements and the candidate's, strongest first.
+
+    `row_strength` (one per row of mine): how well each of my statements is answered as a
+    whole; when given, it orders the pairs and is their strength.
+    """
     local = block.columns_of(their_pos)
     if len(local) == 0 or block.p.shape[0] == 0:
         return []
@@ -394,7 +566,11 @@ def _reasons(
         pairs = [(int(sub[:, j].argmax()), j) for j in range(len(cols))]
     else:
         pairs = [(i, int(sub[i].argmax())) for i in range(sub.shape[0])]
-    pairs.sort(key=lambda ij: -sub[ij[0], ij[1]])
+
+    def strength(i: int, j: int) -> float:
+        return float(row_strength[i]) if row_strength is not None else float(sub[i, j])
+
+    pairs.sort(key=lambda ij: (-strength(*ij), -sub[ij[0], ij[1]]))
     return [
         Reason(
             direction=direction,
@@ -403,6 +579,27 @@ def _reasons(
             theirs_id=int(theirs_table.ids[cols[j]]),
             theirs=theirs_table.texts[cols[j]],
             similarity=round(float(sub[i, j]), 4),
+            strength=round(strength(i, j), 4),
         )
         for i, j in pairs[:limit]
     ]
+
+
+def _answers_per_need(
+    block: _Block, calibration: Calibration, profiles: ProfileSignals | None
+) -> FloatArray:
+    """How well each candidate group of `block` (my needs × their competencies) answers
+    each of my needs, scored as a search for that need scores it: best competency, plus
+    the whole profile and its word stems when `profiles` is given. Returns (my needs ×
+    groups) float64 z-scores (`Calibration.probability` maps them to (0, 1))."""
+    if block.z.shape[0] == 0 or block.z.shape[1] == 0:
+        return np.zeros((block.z.shape[0], block.groups.size))
+    per_need = best_per_group(block.z, block.starts)
+    if profiles is not None:
+        dense = _fill(profiles.dense[:, block.groups], calibration.profile_mean)
+        per_need = per_need + calibration.profile_weight * calibration.profile_z(dense)
+        if profiles.words is not None and calibration.words_weight:
+            per_need = per_need + calibration.words_weight * calibration.words_z(
+                profiles.words[:, block.groups]
+            )
+    return per_need

@@ -38,6 +38,12 @@ class ReasonOut(BaseModel):
     mine: StatementRef
     theirs: StatementRef
     similarity: float = Field(description="How well the two statements match, 0 to 1.")
+    strength: float = Field(
+        description="How well the need of this pair is answered, 0 to 1: for they_cover_me, "
+        "by the whole organisation (its best statement, its profile and their words, as a "
+        "search for my need would score it); otherwise the pair's similarity. Below "
+        "MAILLAGE_PARTNER_STRONG_REASON a reason is weak."
+    )
 
 
 class SharedTerritory(TerritoryBrief):
@@ -46,7 +52,11 @@ class SharedTerritory(TerritoryBrief):
 
 class PartnerSuggestionOut(BaseModel):
     organisation: OrganisationSummary
-    score: float = Field(description="Ranking score, 0 to 1 (territory weight included).")
+    score: float = Field(
+        description="Ranking score, 0 to 1 (territory included). Complementary: how well it "
+        "answers my best-answered need, lifted a little by reciprocity (what I answer of its "
+        "needs). Suggestions whose best reason is weak come after all the others."
+    )
     scores: dict[str, float] = Field(
         description="Per direction: they_cover_me, i_cover_them and reciprocal (complementary), "
         "or shared_need and shared_competency (peer)."
@@ -54,7 +64,17 @@ class PartnerSuggestionOut(BaseModel):
     shared_territory: SharedTerritory | None = Field(
         description="The finest territory both work on (commune > EPCI > département > région)."
     )
-    reasons: list[ReasonOut]
+    answers_my_needs: list[ReasonOut] = Field(
+        description="Complementary mode: which of my needs this organisation answers, the "
+        "best answered first, each with its statement that answers it."
+    )
+    needs_i_answer: list[ReasonOut] = Field(
+        description="Complementary mode: which of its needs my competencies answer, best first."
+    )
+    reasons: list[ReasonOut] = Field(
+        description="Every statement pair behind the suggestion, both directions (or shared "
+        "needs and competencies in peer mode), strongest first within each direction."
+    )
 
 
 class PartnerPage(BaseModel):

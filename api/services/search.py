@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -20,9 +21,16 @@ from api.schemas.matching import (
     Within,
 )
 from api.services import territories as territory_service
-from api.services.matching import MatchingEngine
+from api.services.matching import Loaded, MatchingEngine
 from api.services.organisations import summary
-from matcher.matching import search_organisations, suggest_partners
+from matcher.encoders import FloatMatrix
+from matcher.index import BoolArray, DenseScorer
+from matcher.matching import (
+    PartnerWeights,
+    ProfileSignals,
+    search_organisations,
+    suggest_partners,
+)
 from matcher.text import content_hash
 from models import Dismissal, Organisation, Territory
 
@@ -125,30 +133,27 @@ def partners(
         return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=[])
     scorer = engine.scorer(session, loaded)
     me = index.org_pos[organisation_id]
-    kinds = (
-        [("need", "competency"), ("competency", "need")]
-        if mode == PartnerMode.complementary
-        else [("need", "need"), ("competency", "competency")]
-    )
     level = None if within == Within.any else within.value
     mask = loaded.sharing_mask(me, level) if level else None
-    mine = {
-        kind: index.tables[kind].ids[index.tables[kind].rows_of(me)].tolist()
-        for kind in {k for k, _ in kinds}
-    }
-    # The best few statements per statement of mine are enough to rank partners.
-    dense = scorer.pairs(mine, kinds, mask, engine.settings.partner_top_k)
+    dense, profiles = partner_signals(
+        engine, loaded, scorer, me, mode, mask, engine.settings.partner_top_k
+    )
     suggestions = suggest_partners(
         index,
         organisation_id,
         dense,
         loaded.calibration,
         mode=mode.value,
+        profiles=profiles,
         org_mask=mask,
         within=level,
         territory_weight=True,
         exclude=dismissed_ids(session, organisation_id),
         limit=limit,
+        weights=PartnerWeights(
+            reciprocity=engine.settings.partner_reciprocity,
+            strong_reason=engine.settings.partner_strong_reason,
+        ),
     )
     orgs = _summaries(session, [s.organisation_id for s in suggestions])
     keys = {s.shared_territory for s in suggestions if s.shared_territory}
@@ -170,6 +175,16 @@ def partners(
         if s.organisation_id not in orgs:  # deleted since the index was built
             continue
         shared = names.get(s.shared_territory) if s.shared_territory else None
+        reasons = [
+            ReasonOut(
+                direction=r.direction,
+                mine=StatementRef(id=r.mine_id, text=r.mine),
+                theirs=StatementRef(id=r.theirs_id, text=r.theirs),
+                similarity=r.similarity,
+                strength=r.strength,
+            )
+            for r in s.reasons
+        ]
         items.append(
             PartnerSuggestionOut(
                 organisation=summary(orgs[s.organisation_id]),
@@ -178,18 +193,51 @@ def partners(
                 shared_territory=SharedTerritory(**territory_service.brief(shared).model_dump())
                 if shared
                 else None,
-                reasons=[
-                    ReasonOut(
-                        direction=r.direction,
-                        mine=StatementRef(id=r.mine_id, text=r.mine),
-                        theirs=StatementRef(id=r.theirs_id, text=r.theirs),
-                        similarity=r.similarity,
-                    )
-                    for r in s.reasons
-                ],
+                answers_my_needs=[r for r in reasons if r.direction == "they_cover_me"],
+                needs_i_answer=[r for r in reasons if r.direction == "i_cover_them"],
+                reasons=reasons,
             )
         )
     return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=items)
+
+
+def partner_signals(
+    engine: MatchingEngine,
+    loaded: Loaded,
+    scorer: DenseScorer,
+    me: int,
+    mode: PartnerMode,
+    mask: BoolArray | None,
+    top_k: int | None,
+) -> tuple[dict[tuple[str, str], FloatMatrix], ProfileSignals | None]:
+    """What `suggest_partners` reads for the organisation at position `me`: dense
+    similarities of its statements (the best `top_k` per statement on a large network)
+    and, in complementary mode, of its needs to every profile, as a search would read
+    each need."""
+    index = loaded.index
+    kinds = (
+        [("need", "competency"), ("competency", "need")]
+        if mode == PartnerMode.complementary
+        else [("need", "need"), ("competency", "competency")]
+    )
+    mine = {
+        kind: index.tables[kind].ids[index.tables[kind].rows_of(me)].tolist()
+        for kind in {k for k, _ in kinds}
+    }
+    dense = scorer.pairs(mine, kinds, mask, top_k)
+    if mode != PartnerMode.complementary or not mine["need"]:
+        return dense, None
+    need_table = index.tables["need"]
+    profiles = ProfileSignals(
+        dense=scorer.profiles(scorer.statement_vectors(mine["need"]), mask),
+        words=np.stack(
+            [
+                index.profile_word_similarity(engine.expand(need_table.texts[row]))
+                for row in need_table.rows_of(me)
+            ]
+        ),
+    )
+    return dense, profiles
 
 
 def dismiss(

@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
+from api.schemas.matching import PartnerMode
 from api.services.demo import load_demo
 from api.services.matching import MatchingEngine
+from api.services.search import partner_signals
 from api.settings import Settings
 from matcher.index import NumpyDenseScorer
 from matcher.matching import Suggestion, search_organisations, suggest_partners
@@ -33,6 +35,7 @@ from tests.factories import make_organisation
 SEARCH = "/api/v1/search/organisations"
 LANDLORD = "arc-touloubre-habitat"
 GARDENERS = "terres-partagees"
+IMPACT_LAB = "laboratoire-villes-usages-solidarites"
 ARA_IN_13 = "etabli-des-habitants"
 ARA_IN_84 = "truelles-du-ventoux"
 
@@ -139,14 +142,59 @@ class TestPartnerSuggestions(OnDemoNetwork):
             for r in reasons
         ), reasons
 
+    def test_the_organisations_answering_my_needs_come_first_with_the_need_they_answer(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """The issue's case: the shared-gardens association and the social-impact lab each
+        answer one of the landlord's three needs very well; they must not be buried under
+        organisations that half-match everything."""
+        landlord = org_id(session, LANDLORD)
+        needs = set(session.scalars(
+                select(Statement.text).where(
+                    Statement.organisation_id == landlord, Statement.kind == StatementKind.need
+                )
+            ))
+        gardens = next(t for t in needs if "jardins partagés" in t)
+        impact = next(t for t in needs if "impact social" in t)
+        items = client.get(f"/api/v1/organisations/{landlord}/partners").json()["items"]
+        ranks = {item["organisation"]["id"]: rank for rank, item in enumerate(items)}
+        # The gardens association first; the social-impact lab in the top 5, behind the
+        # impact-measurement cooperative (whose statement answers the need as well).
+        for slug, need, within in ((GARDENERS, gardens, 1), (IMPACT_LAB, impact, 5)):
+            rank = ranks.get(org_id(session, slug))
+            assert rank is not None, (slug, [i["organisation"]["name"] for i in items])
+            assert rank < within, (slug, [i["organisation"]["name"] for i in items])
+            first = items[rank]["answers_my_needs"][0]
+            assert (first["direction"], first["mine"]["text"]) == ("they_cover_me", need)
+        # Each of my needs gets an answer in the top 5 (best answers of each need first).
+        assert {items[i]["answers_my_needs"][0]["mine"]["text"] for i in range(5)} == needs
+        # No weak best reason in the top 5, and never a weak one above a strong one.
+        strong = Settings().partner_strong_reason
+        best = [max(r["strength"] for r in item["answers_my_needs"]) for item in items]
+        assert all(b >= strong for b in best[:5]), best
+        tiers = [b >= strong for b in best]
+        assert tiers == sorted(tiers, reverse=True), best
+
+    def test_what_i_could_answer_is_listed_apart(
+        self, client: TestClient, session: Session
+    ) -> None:
+        lab = org_id(session, IMPACT_LAB)
+        items = client.get(f"/api/v1/organisations/{lab}/partners", params={"limit": 20}).json()[
+            "items"
+        ]
+        assert any(item["needs_i_answer"] for item in items)
+        for item in items:
+            assert {r["direction"] for r in item["answers_my_needs"]} <= {"they_cover_me"}
+            assert {r["direction"] for r in item["needs_i_answer"]} <= {"i_cover_them"}
+            strengths = [r["strength"] for r in item["answers_my_needs"]]
+            assert strengths == sorted(strengths, reverse=True)
+
     def test_suggestions_carry_scores_of_both_directions_and_the_shared_territory(
         self, client: TestClient, session: Session
     ) -> None:
         landlord = org_id(session, LANDLORD)
         items = client.get(f"/api/v1/organisations/{landlord}/partners").json()["items"]
         assert items
-        scores = [item["score"] for item in items]
-        assert scores == sorted(scores, reverse=True)
         for item in items:
             assert item["organisation"]["id"] != landlord
             assert set(item["scores"]) == {"they_cover_me", "i_cover_them", "reciprocal"}
@@ -264,8 +312,6 @@ class TestSearch(OnDemoNetwork):
 
     def test_hits_show_their_best_statements_with_scores(self, client: TestClient) -> None:
         items = client.get(SEARCH, params={"q": self.query}).json()["items"]
-        scores = [item["score"] for item in items]
-        assert scores == sorted(scores, reverse=True)
         for item in items:
             assert 1 <= len(item["statements"]) <= 3
             statement_scores = [s["score"] for s in item["statements"]]
@@ -540,7 +586,9 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             matching.numpy_scorer(session, loaded.index, loaded.dimension),
         ]
         for slug in (LANDLORD, GARDENERS, ARA_IN_13):
-            results = [_suggestions(loaded, scorer, org_id(session, slug)) for scorer in scorers]
+            results = [
+                _suggestions(matching, loaded, scorer, org_id(session, slug)) for scorer in scorers
+            ]
             _assert_same_ranking(results[0], results[1])
 
     def test_top_k_path_agrees_with_the_exact_one(self, app: FastAPI, session: Session) -> None:
@@ -576,7 +624,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
                     assert computed[:, inside].mean() >= 0.95, (slug, key)
                     assert np.allclose(sims[computed], reference[key][computed], atol=1e-5)
                 ranked = [
-                    _suggestions(loaded, scorer, me, org_mask=org_mask, top_k=10_000)
+                    _suggestions(matching, loaded, scorer, me, org_mask=org_mask, top_k=10_000)
                     for scorer in (top_k, exact)
                 ]
                 assert ranked[1], slug
@@ -612,12 +660,31 @@ class TestBothDatabasesAgree(OnDemoNetwork):
 
 
 def _suggestions(
-    loaded: Any, scorer: Any, me: int, *, org_mask: Any = None, top_k: int | None = None
+    matching: MatchingEngine,
+    loaded: Any,
+    scorer: Any,
+    me: int,
+    *,
+    org_mask: Any = None,
+    top_k: int | None = None,
 ) -> list[Suggestion]:
-    kinds = [("need", "competency"), ("competency", "need")]
-    dense = scorer.pairs(_my_statements(loaded.index, me), kinds, org_mask, top_k)
+    dense, profiles = partner_signals(
+        matching,
+        loaded,
+        scorer,
+        loaded.index.org_pos[me],
+        PartnerMode.complementary,
+        org_mask,
+        top_k,
+    )
     return suggest_partners(
-        loaded.index, me, dense, loaded.calibration, org_mask=org_mask, limit=10
+        loaded.index,
+        me,
+        dense,
+        loaded.calibration,
+        profiles=profiles,
+        org_mask=org_mask,
+        limit=10,
     )
 
 
