@@ -199,7 +199,12 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
-    from api.services.evaluation import MethodResult, run_evaluation, stsb_spearman
+    from api.services.evaluation import (
+        MethodResult,
+        PartnerResult,
+        run_evaluation,
+        stsb_spearman,
+    )
 
     settings = get_settings()
     if stsb is not None:
@@ -229,9 +234,35 @@ def eval_command(
             f"{result.seconds:.1f} s",
         )
 
+    partner_table = Table(
+        "méthode", "classement", "nDCG@10", "Recall@10", "MRR", "organisations", "durée"
+    )
+
+    def show_partners(result: PartnerResult) -> None:
+        for name, s, seconds in (
+            ("suggestions (API)", result.endpoint, f"{result.seconds:.1f} s"),
+            ("recherche par besoin, fusionnée", result.merged_search, ""),
+        ):
+            console.print(
+                f"partenaires {result.method.name:<14} {name:<32} nDCG@10 {s.ndcg10:.3f}  "
+                f"Recall@10 {s.recall10:.3f}  MRR {s.mrr:.3f}  ({s.queries} organisations)",
+                soft_wrap=True,
+            )
+            partner_table.add_row(
+                result.method.name,
+                name,
+                f"{s.ndcg10:.3f}",
+                f"{s.recall10:.3f}",
+                f"{s.mrr:.3f}",
+                str(s.queries),
+                seconds,
+            )
+
     console.print(f"Modèle : {settings.model} ; seuil de score : {settings.search_min_score}")
-    run_evaluation(settings, limit=limit, on_method=show)
+    run_evaluation(settings, limit=limit, on_method=show, on_partners=show_partners)
     console.print(table)
+    console.print("Suggestions de partenaires (complémentaires) contre la recherche fusionnée :")
+    console.print(partner_table)
 
 
 @app.command()

@@ -40,6 +40,7 @@ class Scores:
     recall5: float
     mrr: float
     queries: int
+    recall10: float = 0.0
 
 
 def evaluate(rankings: Sequence[Sequence[str]], judgements: Sequence[Mapping[str, int]]) -> Scores:
@@ -54,4 +55,32 @@ def evaluate(rankings: Sequence[Sequence[str]], judgements: Sequence[Mapping[str
         recall5=sum(recall_at_k(r, j) for r, j in zip(rankings, judgements, strict=True)) / n,
         mrr=sum(reciprocal_rank(r, j) for r, j in zip(rankings, judgements, strict=True)) / n,
         queries=n,
+        recall10=sum(recall_at_k(r, j, 10) for r, j in zip(rankings, judgements, strict=True)) / n,
     )
+
+
+def partner_judgements(
+    queries: Sequence[Mapping[str, object]],
+) -> dict[str, dict[str, int]]:
+    """Gold partners of each organisation that asked: those that answer any of its needs,
+    graded by the best grade over its needs (queries whose `asker` is set are needs)."""
+    gold: dict[str, dict[str, int]] = {}
+    for query in queries:
+        asker = query.get("asker")
+        relevant = query.get("relevant")
+        if not isinstance(asker, str) or not isinstance(relevant, Mapping):
+            continue
+        grades = gold.setdefault(asker, {})
+        for slug, grade in relevant.items():
+            grades[slug] = max(grades.get(slug, 0), int(grade))
+    return gold
+
+
+def merge_rankings(scored: Sequence[Sequence[tuple[str, float]]], k: int = 10) -> list[str]:
+    """One ranking from several scored lists (each need's search results): every item by
+    its best score over the lists, best first, the first k."""
+    best: dict[str, float] = {}
+    for ranking in scored:
+        for item, score in ranking:
+            best[item] = max(best.get(item, float("-inf")), score)
+    return sorted(best, key=lambda item: (-best[item], item))[:k]

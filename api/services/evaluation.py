@@ -8,16 +8,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.schemas.matching import PartnerMode, Within
 from api.services.demo import ensure_territories, load_organisations
 from api.services.matching import MatchingEngine, reindex
-from api.services.search import search
+from api.services.search import partners, search
 from api.settings import Settings
-from matcher.evaluation import Scores, evaluate
-from models import Organisation, migrate
+from matcher.evaluation import Scores, evaluate, merge_rankings, partner_judgements
+from models import Organisation, Statement, migrate
 from models.db import make_engine, make_session_factory
+from models.enums import StatementKind
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,25 @@ class MethodResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class PartnerResult:
+    """Partner suggestions of one method against its merged per-need search, on the
+    organisations that declared needs."""
+
+    method: Method
+    endpoint: Scores
+    merged_search: Scores
+    seconds: float
+
+
 def run_evaluation(
     settings: Settings,
     *,
     methods: tuple[Method, ...] = METHODS,
     limit: int = 10,
     on_method: Callable[[MethodResult], None] | None = None,
+    on_partners: Callable[[PartnerResult], None] | None = None,
+    partner_methods: tuple[str, ...] = ("default",),
 ) -> list[MethodResult]:
     """Load the evaluation organisations into a scratch SQLite database, then rank the
     organisations for every query with each method, exactly as the search API does."""
@@ -108,13 +125,66 @@ def run_evaluation(
             results.append(result)
             if on_method:
                 on_method(result)
+            if on_partners and method.name in partner_methods:
+                with factory() as session, session.begin():
+                    on_partners(evaluate_partners(session, matching, method, queries, limit))
         engine.dispose()
     return results
 
 
-def _slugs(session: Session) -> dict[int, str]:
-    from sqlalchemy import select
+def evaluate_partners(
+    session: Session,
+    matching: MatchingEngine,
+    method: Method,
+    queries: list[dict[str, Any]],
+    limit: int = 10,
+) -> PartnerResult:
+    """Score `GET /organisations/{id}/partners` (complementary, any territory) for every
+    organisation that declared needs, against what a user could do by hand: search with
+    each of its needs and merge the lists by best score. Gold: `partner_judgements`."""
+    slugs = _slugs(session)
+    ids = {slug: i for i, slug in slugs.items()}
+    gold = partner_judgements(queries)
+    needs: dict[int, list[str]] = {}
+    for organisation_id, text in session.execute(
+        select(Statement.organisation_id, Statement.text).where(
+            Statement.kind == StatementKind.need
+        )
+    ):
+        needs.setdefault(organisation_id, []).append(text)
+    askers = [slug for slug in gold if slug in ids and ids[slug] in needs]
+    start = time.perf_counter()
+    endpoint = [
+        [
+            slugs[item.organisation.id]
+            for item in partners(
+                session, matching, ids[slug], PartnerMode.complementary, Within.any, limit
+            ).items
+        ]
+        for slug in askers
+    ]
+    seconds = time.perf_counter() - start
+    merged = [
+        merge_rankings(
+            [
+                [
+                    (slugs[h.organisation.id], h.score)
+                    for h in search(session, matching, text, None, limit).items
+                    if h.organisation.id != ids[slug]
+                ]
+                for text in needs[ids[slug]]
+            ],
+            limit,
+        )
+        for slug in askers
+    ]
+    judgements = [gold[slug] for slug in askers]
+    return PartnerResult(
+        method, evaluate(endpoint, judgements), evaluate(merged, judgements), seconds
+    )
 
+
+def _slugs(session: Session) -> dict[int, str]:
     return {i: s or "" for i, s in session.execute(select(Organisation.id, Organisation.slug))}
 
 

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from matcher.calibration import Calibration, fit_calibration
-from matcher.evaluation import Scores, evaluate, ndcg_at_k, recall_at_k, reciprocal_rank
+from matcher.evaluation import (
+    Scores,
+    evaluate,
+    merge_rankings,
+    ndcg_at_k,
+    partner_judgements,
+    recall_at_k,
+    reciprocal_rank,
+)
 from matcher.scoring import (
     best_per_group,
     coverage,
@@ -386,3 +394,18 @@ def test_word_encoder_matches_profiles_sharing_stems() -> None:
     assert similarity[0] > 0
     assert similarity[1] == 0
     assert similarity[2] == 0
+
+
+class TestPartnerEvaluation:
+    def test_gold_partners_answer_any_need_with_their_best_grade(self) -> None:
+        queries = [
+            {"asker": "a", "relevant": {"x": 1, "y": 2}},
+            {"asker": "a", "relevant": {"x": 2}},
+            {"asker": None, "relevant": {"z": 2}},
+            {"asker": "b", "relevant": {"x": 1}},
+        ]
+        assert partner_judgements(queries) == {"a": {"x": 2, "y": 2}, "b": {"x": 1}}
+
+    def test_merged_search_keeps_each_item_at_its_best_score(self) -> None:
+        merged = merge_rankings([[("x", 0.9), ("y", 0.2)], [("y", 0.95), ("z", 0.1)]], k=2)
+        assert merged == ["y", "x"]
