@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, insert, select, text, update
+from sqlalchemy import Insert, Select, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
@@ -181,14 +182,17 @@ class MatchingEngine:
                     )
                 )
             )
-        missing = [k for k in keys if k not in known]
+        # In key order: concurrent writers of shared texts take the cache's row locks in the
+        # same order, so they queue instead of deadlocking.
+        missing = sorted(k for k in keys if k not in known)
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
             unique = list(dict.fromkeys(h for _, h in batch))
             text_of = {h: texts[k] for k in batch for h in (k[1],)}
             vectors = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+            # Another transaction may have stored the same text since the look-up above.
             session.execute(
-                insert(Embedding),
+                _insert_ignoring_duplicates(session),
                 [
                     {
                         "model": self.space,
@@ -403,6 +407,15 @@ class MatchingEngine:
 
     def scorer(self, session: Session, loaded: Loaded) -> Any:
         return loaded.numpy_scorer or PgDenseScorer(session, self, loaded.index, loaded.dimension)
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    """INSERT into the embedding cache that skips a text already stored (same space, role
+    and content hash): two requests writing the same new text both succeed."""
+    key = ["model", "role", "content_hash"]
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(Embedding).on_conflict_do_nothing(index_elements=key)
+    return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
 
 
 def _raw_literal(value: str) -> str:
