@@ -19,6 +19,15 @@ from models.db import make_engine, make_session_factory
 log = logging.getLogger(__name__)
 
 
+def _prepare_database(app: FastAPI) -> None:
+    """Database objects of the configured embedding space (PostgreSQL's HNSW indexes):
+    created here, before any request, never inside one."""
+    try:
+        app.state.matching.create_vector_indexes(app.state.engine)
+    except Exception:  # search works without the indexes, only slower
+        log.exception("vector indexes not prepared; `maillage db upgrade` creates them")
+
+
 def _warm_up(app: FastAPI) -> None:
     """Load the model and build the network index before the first request needs them."""
     try:
@@ -34,9 +43,11 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_prepare_database, app)
         if warm_up:
             await run_in_threadpool(_warm_up, app)
         yield
+        app.state.engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -12,8 +12,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Insert, Select, select, text, update
+from sqlalchemy import Engine, Insert, Select, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
@@ -41,13 +42,14 @@ from models import (
     organisation_territories,
 )
 from models.enums import StatementKind, Visibility
-from models.matching import hnsw_index_ddl
+from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
 
 # Embedding roles besides the statement kinds (competency, need).
 PROFILE = "profile"
 REQUIREMENT = "requirement"
+ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
 
 
 @lru_cache(maxsize=4)
@@ -206,14 +208,49 @@ class MatchingEngine:
             )
             if progress:
                 progress(len(batch))
-        if missing:
-            self.ensure_vector_index(
-                session, int(self.encoder.dimension), {role for role, _ in missing}
-            )
         return len(missing)
 
+    def create_vector_indexes(self, db: Engine, *, lock_timeout: str = "5s") -> int:
+        """On PostgreSQL, create the HNSW index of this space for each role that lacks it,
+        each in a short transaction of its own; returns how many were created.
+
+        Start-up and the commands that write vectors run this, never a request: DDL in
+        request transactions deadlocks (each one's inserts hold a lock on the table that
+        the other one's CREATE INDEX waits for). An index that cannot be created now (a long
+        transaction holds the table past `lock_timeout`) is left to the next start; search
+        is correct without it, only slower.
+        """
+        if db.dialect.name != "postgresql":
+            return 0
+        # Looked up first: CREATE INDEX IF NOT EXISTS locks the table even when the index
+        # exists, and the dimension loads the model.
+        with db.connect() as connection:
+            missing = [
+                role
+                for role in ROLES
+                if connection.scalar(
+                    text("SELECT to_regclass(:n)"), {"n": hnsw_index_name(self.space, role)}
+                )
+                is None
+            ]
+        created = 0
+        for role in missing:
+            ddl = hnsw_index_ddl(self.space, role, int(self.encoder.dimension))
+            try:
+                with db.begin() as connection:
+                    connection.execute(
+                        text("SELECT set_config('lock_timeout', :t, true)"), {"t": lock_timeout}
+                    )
+                    connection.execute(text(ddl.replace(":", r"\:")))
+                created += 1
+            except DBAPIError as exc:  # e.g. a lock timeout
+                log.warning("HNSW index of %s (%s) not created: %s", self.space, role, exc)
+        return created
+
     def ensure_vector_index(self, session: Session, dimension: int, roles: Iterable[str]) -> None:
-        """On PostgreSQL, one HNSW index per space and role (half-precision vectors)."""
+        """On PostgreSQL, one HNSW index per space and role (half-precision vectors), in the
+        session's transaction: for bulk loads that index their rows once written. A
+        request never calls it (see `create_vector_indexes`)."""
         if session.get_bind().dialect.name != "postgresql":
             return
         for role in sorted(roles):
