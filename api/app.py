@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.routers import matching, organisations, territories
 from api.services.matching import MatchingEngine
 from api.settings import Settings, get_settings
-from models.db import make_engine, make_session_factory
+from models.db import for_writes, make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
     app.include_router(organisations.router)

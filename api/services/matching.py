@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -74,6 +74,16 @@ def profile_text(org: Organisation) -> str:
         if s.kind == StatementKind.competency and s.visibility == Visibility.network
     ]
     return "\n".join(p for p in parts if p.strip())
+
+
+def organisation_texts(org: Organisation) -> dict[tuple[str, str], str]:
+    """The texts an organisation's embeddings read, keyed by (role, content hash): its
+    statements and its profile. Reads no database (the organisation may be new)."""
+    texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
+    profile = profile_text(org)
+    if profile:
+        texts[(PROFILE, content_hash(profile))] = profile
+    return texts
 
 
 @dataclass
@@ -161,6 +171,15 @@ class MatchingEngine:
             show_progress_bar=show_progress_bar,
         )
 
+    def embed(self, texts: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], FloatMatrix]:
+        """Vectors of the texts, keyed by (role, content hash); a text shared by several
+        roles is encoded once. Reads no database: a write encodes its texts before its
+        transaction takes any lock."""
+        unique = list(dict.fromkeys(h for _, h in texts))
+        text_of = {h: t for (_, h), t in texts.items()}
+        by_hash = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+        return {key: by_hash[key[1]] for key in texts}
+
     def ensure_embeddings(
         self,
         session: Session,
@@ -168,9 +187,11 @@ class MatchingEngine:
         *,
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
+        encoded: Mapping[tuple[str, str], FloatMatrix] | None = None,
     ) -> int:
         """Embed the texts, keyed by (role, content hash), that this space lacks; returns
-        how many. A text shared by several roles is encoded once."""
+        how many. `encoded` holds vectors `embed` computed beforehand, outside the
+        transaction; the others are encoded here."""
         keys = list(texts)
         known: set[tuple[str, str]] = set()
         for start in range(0, len(keys), 500):
@@ -189,9 +210,9 @@ class MatchingEngine:
         missing = sorted(k for k in keys if k not in known)
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
-            unique = list(dict.fromkeys(h for _, h in batch))
-            text_of = {h: texts[k] for k in batch for h in (k[1],)}
-            vectors = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+            vectors = {k: encoded[k] for k in batch if k in encoded} if encoded else {}
+            if len(vectors) < len(batch):
+                vectors.update(self.embed({k: texts[k] for k in batch if k not in vectors}))
             # Another transaction may have stored the same text since the look-up above.
             session.execute(
                 _insert_ignoring_duplicates(session),
@@ -200,8 +221,8 @@ class MatchingEngine:
                         "model": self.space,
                         "role": role,
                         "content_hash": h,
-                        "dimension": int(vectors[h].shape[0]),
-                        "vector": vectors[h],
+                        "dimension": int(vectors[(role, h)].shape[0]),
+                        "vector": vectors[(role, h)],
                     }
                     for role, h in batch
                 ],
@@ -261,15 +282,19 @@ class MatchingEngine:
             session.execute(text(ddl.replace(":", r"\:")))
             self._indexed_spaces.add(key)
 
-    def organisation_written(self, session: Session, org: Organisation) -> None:
+    def organisation_written(
+        self,
+        session: Session,
+        org: Organisation,
+        *,
+        encoded: Mapping[tuple[str, str], FloatMatrix] | None = None,
+    ) -> None:
         """Embed a created or changed organisation's statements and profile, in the same
-        transaction, and mark the index stale."""
-        profile = profile_text(org)
-        org.profile_hash = content_hash(profile) if profile else None
-        texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
-        if org.profile_hash:
-            texts[(PROFILE, org.profile_hash)] = profile
-        self.ensure_embeddings(session, texts)
+        transaction, and mark the index stale. `encoded`: the vectors of its
+        `organisation_texts`, computed before the transaction took any lock."""
+        texts = organisation_texts(org)
+        org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
+        self.ensure_embeddings(session, texts, encoded=encoded)
         bump_version(session)
 
     # --- reading -------------------------------------------------------------------

@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from api.services.matching import _insert_ignoring_duplicates
+from api.schemas.organisations import OrganisationIn
+from api.services.matching import MatchingEngine, _insert_ignoring_duplicates
+from api.services.organisations import create_organisation
+from api.settings import Settings
 from matcher.text import content_hash
 from models import Embedding
 
@@ -32,6 +35,42 @@ def organisation(
 
 def is_ddl(statement: str) -> bool:
     return re.match(r"\s*(CREATE|ALTER|DROP)\b", statement, re.I) is not None
+
+
+@pytest.mark.slow
+class TestWriteOrder:
+    def test_an_organisation_is_encoded_before_its_first_statement(
+        self, session: Session, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A writing request's first statement takes SQLite's write lock: encoding, the slow
+        part, must not hold it while the other writers wait."""
+        matching = MatchingEngine(settings)
+        events: list[str] = []
+        encode = matching.encode
+
+        def recording_encode(*args: Any, **kwargs: Any) -> Any:
+            events.append("encode")
+            return encode(*args, **kwargs)
+
+        def record(*_: Any) -> None:
+            events.append("sql")
+
+        monkeypatch.setattr(matching, "encode", recording_encode)
+        data = OrganisationIn.model_validate(
+            organisation(
+                "Atelier de réparation solidaire",
+                ["Réparation d'électroménager avec les habitants"],
+                ["Un local en pied d'immeuble"],
+            )
+        )
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            create_organisation(session, data, matching=matching)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert events[0] == "encode"
+        assert events.count("encode") == 1
+        assert "sql" in events
 
 
 @pytest.mark.slow
