@@ -300,25 +300,28 @@ class MatchingEngine:
     # --- reading -------------------------------------------------------------------
 
     def loaded(self, session: Session) -> Loaded:
-        """The index at the version this session sees.
-
-        One thread rebuilds after a write; requests arriving meanwhile are answered from
-        the previous version rather than queueing behind it (on a large network the
-        rebuild takes seconds). Only the very first build makes everyone wait.
-        """
+        """The index at the version this session reads, or a newer one."""
         version = current_version(session)
+        return self._at_least(version, lambda: self._build(session, version))
+
+    def _at_least(self, version: int, build: Callable[[], Loaded]) -> Loaded:
+        """The cached index if it is at `version` or newer, else the one `build` makes.
+
+        The one place where requests wait for the index. Never older than the version a
+        request reads: its client's last write returned before the request began, and an
+        older index would answer as if it had not happened (a new organisation without
+        partners, a search missing it). Requests that the cached index answers do not
+        wait; the others queue for one build at a time, and those that a build done
+        meanwhile brought up to date do not build again.
+        """
         current = self._loaded
-        if current is not None and current.version == version:
+        if current is not None and current.version >= version:
             return current
-        if not self._lock.acquire(blocking=current is None):
-            assert current is not None
+        with self._lock:
+            current = self._loaded
+            if current is None or current.version < version:
+                current = self._loaded = build()
             return current
-        try:
-            if self._loaded is None or self._loaded.version != version:
-                self._loaded = self._build(session, version)
-            return self._loaded
-        finally:
-            self._lock.release()
 
     def _build(self, session: Session, version: int) -> Loaded:
         """The index at `version`. After a write, the previous index lends what did not
