@@ -14,9 +14,18 @@ from api.errors import install_error_handlers
 from api.routers import matching, organisations, territories
 from api.services.matching import MatchingEngine
 from api.settings import Settings, get_settings
-from models.db import make_engine, make_session_factory
+from models.db import for_writes, make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
+
+
+def _prepare_database(app: FastAPI) -> None:
+    """Database objects of the configured embedding space (PostgreSQL's HNSW indexes):
+    created here, before any request, never inside one."""
+    try:
+        app.state.matching.create_vector_indexes(app.state.engine)
+    except Exception:  # search works without the indexes, only slower
+        log.exception("vector indexes not prepared; `maillage db upgrade` creates them")
 
 
 def _warm_up(app: FastAPI) -> None:
@@ -34,9 +43,11 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_prepare_database, app)
         if warm_up:
             await run_in_threadpool(_warm_up, app)
         yield
+        app.state.engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -49,6 +60,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
     app.include_router(organisations.router)

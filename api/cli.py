@@ -64,8 +64,11 @@ def _timed(label: str, work: Callable[[], T]) -> T:
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Révision cible.")] = "head") -> None:
     """Apply the migrations up to REVISION (head by default)."""
     settings = get_settings()
-    migrate.upgrade(_engine(settings), revision)
-    console.print(f"Base à jour ({migrate.current_revision(_engine(settings))}).")
+    engine = _engine(settings)
+    migrate.upgrade(engine, revision)
+    if revision == "head" and engine.dialect.name == "postgresql":
+        _create_vector_indexes(_matching(settings), engine)
+    console.print(f"Base à jour ({migrate.current_revision(engine)}).")
 
 
 @db_app.command("downgrade")
@@ -164,6 +167,15 @@ def _matching(settings: Settings) -> MatchingEngine:
     return MatchingEngine(settings)
 
 
+def _create_vector_indexes(matching: MatchingEngine, engine: Engine) -> None:
+    """PostgreSQL's HNSW indexes of the configured space, outside any other transaction."""
+    if engine.dialect.name != "postgresql":
+        return
+    created = _timed("Index vectoriels", lambda: matching.create_vector_indexes(engine))
+    if created:
+        console.print(f"{created} index HNSW créés ({matching.space}).")
+
+
 @app.command()
 def reindex() -> None:
     """Embed every statement, profile and call requirement the current model lacks."""
@@ -185,6 +197,8 @@ def reindex() -> None:
     console.print(
         f"{total} textes, {done} encodés ({elapsed:.1f} s{rate}) ; les autres étaient en cache."
     )
+    # Once the vectors are stored: an index built after a bulk load is built faster.
+    _create_vector_indexes(matching, engine)
 
 
 @app.command("eval")
@@ -451,13 +465,15 @@ def demo(
     engine = _engine(settings)
     console.print(f"Base : {engine.url.render_as_string(hide_password=True)}")
     _timed("Migrations", lambda: migrate.upgrade(engine))
+    matching = _matching(settings)
+    _create_vector_indexes(matching, engine)
     with _unit_of_work(engine) as session:
         loaded = _timed("Territoires", lambda: ensure_territories(session, settings.fixtures_dir))
         if loaded is None:
             console.print("Référentiel des territoires déjà chargé.")
         report = _timed(
             "Données de démonstration",
-            lambda: load_demo(session, settings.fixtures_dir, matching=_matching(settings)),
+            lambda: load_demo(session, settings.fixtures_dir, matching=matching),
         )
     console.print(
         f"{report.organisations} organisations ({report.statements} énoncés) et "

@@ -10,14 +10,21 @@ from sqlalchemy.orm import Session
 
 from api.services.matching import MatchingEngine
 
+# Requests of these methods only read; any other may write.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_session(request: Request) -> Iterator[Session]:
     """Commit once when the route returns, roll back on any exception.
 
     Scope 'function' ends the dependency before the response is sent, so a failed
-    commit becomes an error response instead of a success reply for lost data.
+    commit becomes an error response instead of a success reply for lost data. A request
+    that may write begins as a writer (`models.db.for_writes`): on SQLite its first
+    statement waits for the write lock, so its service encodes before any statement.
     """
-    factory = request.app.state.session_factory
+    state = request.app.state
+    reads = request.method in READ_METHODS
+    factory = state.session_factory if reads else state.write_session_factory
     with factory() as session, session.begin():
         yield session
 

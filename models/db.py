@@ -45,8 +45,27 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option naming how SQLite begins a transaction: DEFERRED (the default) or
+# IMMEDIATE (see `for_writes`).
+SQLITE_BEGIN = "maillage_sqlite_begin"
+
+
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def for_writes(engine: Engine) -> Engine:
+    """The engine for transactions that write: on SQLite they take the write lock at their
+    first statement (BEGIN IMMEDIATE), so do slow work (encoding) before it.
+
+    A deferred transaction that has read cannot take the write lock once another
+    connection has committed since its first read: SQLite refuses at once ("database is
+    locked", SQLITE_BUSY_SNAPSHOT in WAL mode) instead of waiting out the busy timeout, so
+    concurrent writers that read first would fail. An immediate one waits its turn, up to
+    the busy timeout. PostgreSQL ignores the option.
+    """
+    return engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

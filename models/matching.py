@@ -70,13 +70,18 @@ class MatchState(Base):
 HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_half_"
 
 
+def hnsw_index_name(space: str, role: str) -> str:
+    """Name of the PostgreSQL HNSW index of one embedding space and role."""
+    return HNSW_INDEX_PREFIX + hashlib.sha256(f"{space}|{role}".encode()).hexdigest()[:12]
+
+
 def hnsw_index_ddl(space: str, role: str, dimension: int) -> str:
     """CREATE INDEX of the PostgreSQL HNSW index of one embedding space and role.
 
     Vectors are stored in full precision; the index holds them in half precision (half
     the pages to read on each search) and only orders the candidates.
     """
-    name = HNSW_INDEX_PREFIX + hashlib.sha256(f"{space}|{role}".encode()).hexdigest()[:12]
+    name = hnsw_index_name(space, role)
 
     def literal(value: str) -> str:
         return "'" + value.replace("'", "''") + "'"

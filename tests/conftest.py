@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_session
 from api.services.demo import ensure_territories
+from api.services.matching import MatchingEngine
 from api.settings import REPO_ROOT, Settings
 from models import migrate
 from models.db import is_sqlite, make_engine
@@ -52,6 +53,10 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     reset_database(engine)
     migrate.upgrade(engine)
+    # As `maillage db upgrade` does: each test app's start-up finds the vector indexes.
+    MatchingEngine(
+        Settings(database_url=database_url, fixtures_dir=FIXTURES)
+    ).create_vector_indexes(engine)
     factory_session = Session(bind=engine)
     with factory_session.begin():
         ensure_territories(factory_session, FIXTURES)

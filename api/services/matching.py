@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, insert, select, text, update
+from sqlalchemy import Engine, Insert, Select, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
@@ -40,13 +42,14 @@ from models import (
     organisation_territories,
 )
 from models.enums import StatementKind, Visibility
-from models.matching import hnsw_index_ddl
+from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
 
 # Embedding roles besides the statement kinds (competency, need).
 PROFILE = "profile"
 REQUIREMENT = "requirement"
+ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
 
 
 @lru_cache(maxsize=4)
@@ -71,6 +74,16 @@ def profile_text(org: Organisation) -> str:
         if s.kind == StatementKind.competency and s.visibility == Visibility.network
     ]
     return "\n".join(p for p in parts if p.strip())
+
+
+def organisation_texts(org: Organisation) -> dict[tuple[str, str], str]:
+    """The texts an organisation's embeddings read, keyed by (role, content hash): its
+    statements and its profile. Reads no database (the organisation may be new)."""
+    texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
+    profile = profile_text(org)
+    if profile:
+        texts[(PROFILE, content_hash(profile))] = profile
+    return texts
 
 
 @dataclass
@@ -158,6 +171,15 @@ class MatchingEngine:
             show_progress_bar=show_progress_bar,
         )
 
+    def embed(self, texts: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], FloatMatrix]:
+        """Vectors of the texts, keyed by (role, content hash); a text shared by several
+        roles is encoded once. Reads no database: a write encodes its texts before its
+        transaction takes any lock."""
+        unique = list(dict.fromkeys(h for _, h in texts))
+        text_of = {h: t for (_, h), t in texts.items()}
+        by_hash = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+        return {key: by_hash[key[1]] for key in texts}
+
     def ensure_embeddings(
         self,
         session: Session,
@@ -165,9 +187,11 @@ class MatchingEngine:
         *,
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
+        encoded: Mapping[tuple[str, str], FloatMatrix] | None = None,
     ) -> int:
         """Embed the texts, keyed by (role, content hash), that this space lacks; returns
-        how many. A text shared by several roles is encoded once."""
+        how many. `encoded` holds vectors `embed` computed beforehand, outside the
+        transaction; the others are encoded here."""
         keys = list(texts)
         known: set[tuple[str, str]] = set()
         for start in range(0, len(keys), 500):
@@ -181,35 +205,73 @@ class MatchingEngine:
                     )
                 )
             )
-        missing = [k for k in keys if k not in known]
+        # In key order: concurrent writers of shared texts take the cache's row locks in the
+        # same order, so they queue instead of deadlocking.
+        missing = sorted(k for k in keys if k not in known)
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
-            unique = list(dict.fromkeys(h for _, h in batch))
-            text_of = {h: texts[k] for k in batch for h in (k[1],)}
-            vectors = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+            vectors = {k: encoded[k] for k in batch if k in encoded} if encoded else {}
+            if len(vectors) < len(batch):
+                vectors.update(self.embed({k: texts[k] for k in batch if k not in vectors}))
+            # Another transaction may have stored the same text since the look-up above.
             session.execute(
-                insert(Embedding),
+                _insert_ignoring_duplicates(session),
                 [
                     {
                         "model": self.space,
                         "role": role,
                         "content_hash": h,
-                        "dimension": int(vectors[h].shape[0]),
-                        "vector": vectors[h],
+                        "dimension": int(vectors[(role, h)].shape[0]),
+                        "vector": vectors[(role, h)],
                     }
                     for role, h in batch
                 ],
             )
             if progress:
                 progress(len(batch))
-        if missing:
-            self.ensure_vector_index(
-                session, int(self.encoder.dimension), {role for role, _ in missing}
-            )
         return len(missing)
 
+    def create_vector_indexes(self, db: Engine, *, lock_timeout: str = "5s") -> int:
+        """On PostgreSQL, create the HNSW index of this space for each role that lacks it,
+        each in a short transaction of its own; returns how many were created.
+
+        Start-up and the commands that write vectors run this, never a request: DDL in
+        request transactions deadlocks (each one's inserts hold a lock on the table that
+        the other one's CREATE INDEX waits for). An index that cannot be created now (a long
+        transaction holds the table past `lock_timeout`) is left to the next start; search
+        is correct without it, only slower.
+        """
+        if db.dialect.name != "postgresql":
+            return 0
+        # Looked up first: CREATE INDEX IF NOT EXISTS locks the table even when the index
+        # exists, and the dimension loads the model.
+        with db.connect() as connection:
+            missing = [
+                role
+                for role in ROLES
+                if connection.scalar(
+                    text("SELECT to_regclass(:n)"), {"n": hnsw_index_name(self.space, role)}
+                )
+                is None
+            ]
+        created = 0
+        for role in missing:
+            ddl = hnsw_index_ddl(self.space, role, int(self.encoder.dimension))
+            try:
+                with db.begin() as connection:
+                    connection.execute(
+                        text("SELECT set_config('lock_timeout', :t, true)"), {"t": lock_timeout}
+                    )
+                    connection.execute(text(ddl.replace(":", r"\:")))
+                created += 1
+            except DBAPIError as exc:  # e.g. a lock timeout
+                log.warning("HNSW index of %s (%s) not created: %s", self.space, role, exc)
+        return created
+
     def ensure_vector_index(self, session: Session, dimension: int, roles: Iterable[str]) -> None:
-        """On PostgreSQL, one HNSW index per space and role (half-precision vectors)."""
+        """On PostgreSQL, one HNSW index per space and role (half-precision vectors), in the
+        session's transaction: for bulk loads that index their rows once written. A
+        request never calls it (see `create_vector_indexes`)."""
         if session.get_bind().dialect.name != "postgresql":
             return
         for role in sorted(roles):
@@ -220,39 +282,46 @@ class MatchingEngine:
             session.execute(text(ddl.replace(":", r"\:")))
             self._indexed_spaces.add(key)
 
-    def organisation_written(self, session: Session, org: Organisation) -> None:
+    def organisation_written(
+        self,
+        session: Session,
+        org: Organisation,
+        *,
+        encoded: Mapping[tuple[str, str], FloatMatrix] | None = None,
+    ) -> None:
         """Embed a created or changed organisation's statements and profile, in the same
-        transaction, and mark the index stale."""
-        profile = profile_text(org)
-        org.profile_hash = content_hash(profile) if profile else None
-        texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
-        if org.profile_hash:
-            texts[(PROFILE, org.profile_hash)] = profile
-        self.ensure_embeddings(session, texts)
+        transaction, and mark the index stale. `encoded`: the vectors of its
+        `organisation_texts`, computed before the transaction took any lock."""
+        texts = organisation_texts(org)
+        org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
+        self.ensure_embeddings(session, texts, encoded=encoded)
         bump_version(session)
 
     # --- reading -------------------------------------------------------------------
 
     def loaded(self, session: Session) -> Loaded:
-        """The index at the version this session sees.
-
-        One thread rebuilds after a write; requests arriving meanwhile are answered from
-        the previous version rather than queueing behind it (on a large network the
-        rebuild takes seconds). Only the very first build makes everyone wait.
-        """
+        """The index at the version this session reads, or a newer one."""
         version = current_version(session)
+        return self._at_least(version, lambda: self._build(session, version))
+
+    def _at_least(self, version: int, build: Callable[[], Loaded]) -> Loaded:
+        """The cached index if it is at `version` or newer, else the one `build` makes.
+
+        The one place where requests wait for the index. Never older than the version a
+        request reads: its client's last write returned before the request began, and an
+        older index would answer as if it had not happened (a new organisation without
+        partners, a search missing it). Requests that the cached index answers do not
+        wait; the others queue for one build at a time, and those that a build done
+        meanwhile brought up to date do not build again.
+        """
         current = self._loaded
-        if current is not None and current.version == version:
+        if current is not None and current.version >= version:
             return current
-        if not self._lock.acquire(blocking=current is None):
-            assert current is not None
+        with self._lock:
+            current = self._loaded
+            if current is None or current.version < version:
+                current = self._loaded = build()
             return current
-        try:
-            if self._loaded is None or self._loaded.version != version:
-                self._loaded = self._build(session, version)
-            return self._loaded
-        finally:
-            self._lock.release()
 
     def _build(self, session: Session, version: int) -> Loaded:
         """The index at `version`. After a write, the previous index lends what did not
@@ -403,6 +472,15 @@ class MatchingEngine:
 
     def scorer(self, session: Session, loaded: Loaded) -> Any:
         return loaded.numpy_scorer or PgDenseScorer(session, self, loaded.index, loaded.dimension)
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    """INSERT into the embedding cache that skips a text already stored (same space, role
+    and content hash): two requests writing the same new text both succeed."""
+    key = ["model", "role", "content_hash"]
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(Embedding).on_conflict_do_nothing(index_elements=key)
+    return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
 
 
 def _raw_literal(value: str) -> str:

@@ -16,7 +16,7 @@ from api.schemas.organisations import (
     StatementOut,
 )
 from api.services import territories as territory_service
-from api.services.matching import MatchingEngine
+from api.services.matching import MatchingEngine, organisation_texts
 from matcher.text import content_hash, fold
 from models import Contact, Organisation, Statement, Territory, organisation_territories
 from models.enums import OrganisationKind, Visibility
@@ -24,9 +24,18 @@ from models.enums import OrganisationKind, Visibility
 
 def _apply(session: Session, org: Organisation, data: OrganisationIn) -> None:
     """Copy the payload onto `org`, replacing territories, contacts and statements."""
+    _resolve_territories(session, org, data)
+    _copy(org, data)
+
+
+def _resolve_territories(session: Session, org: Organisation, data: OrganisationIn) -> None:
     org.territories = territory_service.resolve_refs(
         session, data.territories, ["body", "territories"]
     )
+
+
+def _copy(org: Organisation, data: OrganisationIn) -> None:
+    """Copy what the payload holds besides territories; reads no database."""
     org.name = data.name
     org.kind = data.kind
     org.legal_form = data.legal_form
@@ -66,9 +75,14 @@ def create_organisation(
     matching: MatchingEngine | None = None,
 ) -> Organisation:
     """Create an organisation; with `matching`, embed its statements in the same transaction."""
-    _check_siren_free(session, data.siren)
     org = Organisation(slug=slug)
-    _apply(session, org, data)
+    _copy(org, data)
+    # Encoded before the request's first statement: on SQLite that statement takes the
+    # write lock (models.db), which concurrent writers would otherwise wait on while
+    # this one encodes.
+    encoded = matching.embed(organisation_texts(org)) if matching is not None else None
+    _check_siren_free(session, data.siren)
+    _resolve_territories(session, org, data)
     session.add(org)
     try:
         with session.begin_nested():
@@ -78,7 +92,7 @@ def create_organisation(
             "Cette organisation entre en conflit avec une organisation existante."
         ) from exc
     if matching is not None:
-        matching.organisation_written(session, org)
+        matching.organisation_written(session, org, encoded=encoded)
     return org
 
 

@@ -700,37 +700,3 @@ def _assert_same_ranking(a: list[Suggestion], b: list[Suggestion]) -> None:
     assert [s.organisation_id for s in a] == [s.organisation_id for s in b]
     for x, y in zip(a, b, strict=True):
         assert x.score == pytest.approx(y.score, abs=1e-4)
-
-
-def test_requests_during_a_rebuild_are_answered_from_the_previous_index(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """After a write one request rebuilds the index; the others do not queue behind it."""
-    import threading
-    from types import SimpleNamespace
-
-    from api.services import matching
-
-    engine = MatchingEngine(Settings())
-    version = {"now": 1}
-    monkeypatch.setattr(matching, "current_version", lambda session: version["now"])
-    started, release = threading.Event(), threading.Event()
-
-    def build(session: Any, at: int) -> Any:
-        if at == 2:
-            started.set()
-            assert release.wait(10)
-        return SimpleNamespace(version=at)
-
-    monkeypatch.setattr(engine, "_build", build)
-    assert engine.loaded(None).version == 1
-    version["now"] = 2
-    rebuilt: list[int] = []
-    worker = threading.Thread(target=lambda: rebuilt.append(engine.loaded(None).version))
-    worker.start()
-    assert started.wait(10)
-    assert engine.loaded(None).version == 1
-    release.set()
-    worker.join(10)
-    assert rebuilt == [2]
-    assert engine.loaded(None).version == 2
