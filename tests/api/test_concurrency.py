@@ -307,6 +307,46 @@ def at_once(work: Callable[[int], T], n: int) -> list[T]:
     return results
 
 
+@pytest.mark.postgres_only
+class TestRacingTransactions:
+    def test_two_transactions_storing_the_same_new_text_both_commit(
+        self, server_database: str, on_postgres: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Both look the text up before either stores it: the second INSERT waits for the
+        first transaction, then finds the text stored, and skips it."""
+        if not on_postgres:
+            pytest.skip(reason="SQLite writers lock at their first statement: they never race")
+        db = make_engine(server_database)
+        matching_engine = MatchingEngine(Settings(database_url=server_database))
+        matching_engine.space = "espace:course"  # no HNSW index: any dimension will do
+        key = ("need", content_hash("Un texte nouveau écrit par deux organisations à la fois"))
+        vectors = {key: np.full(4, 0.5, dtype=np.float32)}
+        looked_up = threading.Barrier(2, timeout=30)
+        insert = matching._insert_ignoring_duplicates
+
+        def once_both_looked_up(session: Session) -> Any:
+            looked_up.wait()
+            return insert(session)
+
+        monkeypatch.setattr(matching, "_insert_ignoring_duplicates", once_both_looked_up)
+
+        def store(_: int) -> int:
+            with Session(db) as session, session.begin():
+                return matching_engine.ensure_embeddings(session, {key: "texte"}, encoded=vectors)
+
+        try:
+            assert at_once(store, 2) == [1, 1]  # each found it missing; both committed
+            with db.connect() as conn:
+                stored = conn.scalar(
+                    select(func.count())
+                    .select_from(Embedding)
+                    .where(Embedding.model == "espace:course")
+                )
+            assert stored == 1
+        finally:
+            db.dispose()
+
+
 @pytest.mark.slow
 class TestConcurrentRequests:
     def test_first_concurrent_writes_after_a_start_all_succeed(
