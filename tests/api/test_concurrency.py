@@ -1,27 +1,49 @@
-"""Concurrent requests: writes that all succeed, and readers that see what was written."""
+"""Concurrent requests: writes that all succeed, and readers that see what was written.
+
+The end-to-end tests run the real app behind a real uvicorn server on 127.0.0.1, on a
+database of their own (created and migrated by this module, never its vector indexes:
+the app's start-up makes those), because concurrency needs committed transactions on
+several connections, which the rolled-back test transaction cannot give.
+"""
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from api.schemas.organisations import OrganisationIn
 from api.services import matching
-from api.services.matching import MatchingEngine, _insert_ignoring_duplicates
+from api.services.demo import ensure_territories
+from api.services.matching import ROLES, MatchingEngine, _insert_ignoring_duplicates
 from api.services.organisations import create_organisation
 from api.settings import Settings
 from matcher.text import content_hash
-from models import Embedding
+from models import Embedding, migrate
+from models.db import is_sqlite, make_engine
+from models.matching import hnsw_index_name
+from tests.conftest import FIXTURES
 
 ORGANISATIONS = "/api/v1/organisations"
+SEARCH = "/api/v1/search/organisations"
+T = TypeVar("T")
 
 
 def organisation(
@@ -191,3 +213,233 @@ class TestEmbeddingCache:
             .where(Embedding.model == space, Embedding.content_hash == row["content_hash"])
         )
         assert count == 1
+
+
+# --- a real server --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of this module's own, migrated, with the territory referential."""
+    admin = None
+    if is_sqlite(database_url):
+        url = f"sqlite:///{tmp_path_factory.mktemp('concurrency') / 'server.sqlite3'}"
+    else:
+        parsed = make_url(database_url)
+        name = f"{parsed.database}_concurrency"
+        admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = parsed.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        ensure_territories(session, FIXTURES)
+    engine.dispose()
+    yield url
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Server:
+    url: str
+    app: FastAPI
+    statements: list[str] = field(default_factory=list)  # SQL sent since start-up
+
+    @property
+    def ddl(self) -> list[str]:
+        return [s for s in self.statements if is_ddl(s)]
+
+
+@pytest.fixture
+def server(server_database: str, tmp_path: Path) -> Iterator[Server]:
+    """The app freshly started behind uvicorn, in a thread of this process."""
+    settings = Settings(database_url=server_database, data_dir=tmp_path, fixtures_dir=FIXTURES)
+    app = create_app(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    try:
+        for _ in range(1200):  # bounded wait for start-up (it loads the model on PostgreSQL)
+            if uvicorn_server.started or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        assert uvicorn_server.started, "the server did not start"
+        running = Server(url=f"http://127.0.0.1:{port}", app=app)
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            running.statements.append(statement)
+
+        event.listen(app.state.engine, "before_cursor_execute", record)
+        yield running
+        event.remove(app.state.engine, "before_cursor_execute", record)
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+def at_once(work: Callable[[int], T], n: int) -> list[T]:
+    """Run work(0..n-1) in n threads released together; results in order."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait(30)
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # reported with the others, not lost in the thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+@pytest.mark.postgres_only
+class TestRacingTransactions:
+    def test_two_transactions_storing_the_same_new_text_both_commit(
+        self, server_database: str, on_postgres: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Both look the text up before either stores it: the second INSERT waits for the
+        first transaction, then finds the text stored, and skips it."""
+        if not on_postgres:
+            pytest.skip(reason="SQLite writers lock at their first statement: they never race")
+        db = make_engine(server_database)
+        matching_engine = MatchingEngine(Settings(database_url=server_database))
+        matching_engine.space = "espace:course"  # no HNSW index: any dimension will do
+        key = ("need", content_hash("Un texte nouveau écrit par deux organisations à la fois"))
+        vectors = {key: np.full(4, 0.5, dtype=np.float32)}
+        looked_up = threading.Barrier(2, timeout=30)
+        insert = matching._insert_ignoring_duplicates
+
+        def once_both_looked_up(session: Session) -> Any:
+            looked_up.wait()
+            return insert(session)
+
+        monkeypatch.setattr(matching, "_insert_ignoring_duplicates", once_both_looked_up)
+
+        def store(_: int) -> int:
+            with Session(db) as session, session.begin():
+                return matching_engine.ensure_embeddings(session, {key: "texte"}, encoded=vectors)
+
+        try:
+            assert at_once(store, 2) == [1, 1]  # each found it missing; both committed
+            with db.connect() as conn:
+                stored = conn.scalar(
+                    select(func.count())
+                    .select_from(Embedding)
+                    .where(Embedding.model == "espace:course")
+                )
+            assert stored == 1
+        finally:
+            db.dispose()
+
+
+@pytest.mark.slow
+class TestConcurrentRequests:
+    def test_first_concurrent_writes_after_a_start_all_succeed(
+        self, server: Server, on_postgres: bool
+    ) -> None:
+        """Twelve organisations with many statements, one new text shared by all of them."""
+        shared = "Diagnostic partagé des charges locatives avec les amicales de locataires"
+
+        def post(i: int) -> int:
+            own = [
+                f"Atelier n° {j} de l'association {i} : réparer son logement avec ses voisins"
+                for j in range(20)
+            ]
+            body = organisation(f"Association des ateliers n° {i}", [shared, *own], [shared])
+            return httpx.post(server.url + ORGANISATIONS, json=body, timeout=300).status_code
+
+        assert at_once(post, 12) == [201] * 12
+        assert server.ddl == []  # no request ran DDL...
+        if on_postgres:  # ...start-up made the vector index of every role
+            space = server.app.state.matching.space
+            with server.app.state.engine.connect() as conn:
+                names = set(conn.scalars(text("SELECT indexname FROM pg_indexes")))
+            assert {hnsw_index_name(space, role) for role in ROLES} <= names
+
+    def test_each_writer_reads_its_own_write_while_others_write(self, server: Server) -> None:
+        """Right after its POST returns, the new organisation has its partner and is found,
+        whatever the other writers and the index rebuilds they cause are doing."""
+        landlord = organisation(
+            "Bailleur des jardins",
+            ["Accompagnement social des locataires en difficulté"],
+            ["Trouver une association pour animer des jardins partagés"],
+            kind="landlord",
+        )
+        created = httpx.post(server.url + ORGANISATIONS, json=landlord, timeout=300)
+        assert created.status_code == 201, created.text
+        landlord_id = created.json()["id"]
+
+        def write_then_read(i: int) -> tuple[int, list[int], list[int]]:
+            competency = f"Animation de jardins partagés avec les habitants, équipe n° {i}"
+            body = organisation(
+                f"Jardiniers n° {i}",
+                [competency],
+                ["Un bailleur pour accompagner socialement les locataires"],
+            )
+            with httpx.Client(base_url=server.url, timeout=300) as client:
+                posted = client.post(ORGANISATIONS, json=body)
+                assert posted.status_code == 201, posted.text
+                me = posted.json()["id"]
+                partners = client.get(f"{ORGANISATIONS}/{me}/partners", params={"limit": 50})
+                assert partners.status_code == 200, partners.text
+                found = client.get(SEARCH, params={"q": competency, "limit": 50})
+                assert found.status_code == 200, found.text
+            return (
+                me,
+                [p["organisation"]["id"] for p in partners.json()["items"]],
+                [h["organisation"]["id"] for h in found.json()["items"]],
+            )
+
+        results = at_once(write_then_read, 8)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        for me, partner_ids, found_ids in results:
+            assert landlord_id in partner_ids, (me, partner_ids)
+            assert me in found_ids, (me, found_ids)
+        # And afterwards, the landlord sees every one of them.
+        page = httpx.get(
+            f"{server.url}{ORGANISATIONS}/{landlord_id}/partners", params={"limit": 50}
+        ).json()
+        assert {r[0] for r in results} <= {p["organisation"]["id"] for p in page["items"]}
+
+    def test_a_write_encodes_then_takes_the_write_lock_and_a_read_takes_none(
+        self, server: Server, on_postgres: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On SQLite that statement takes the write lock: the encoder never holds it."""
+        engine: MatchingEngine = server.app.state.matching
+        encoded_after: list[int] = []
+        encode = engine.encode
+
+        def recording_encode(*args: Any, **kwargs: Any) -> Any:
+            encoded_after.append(len(server.statements))
+            return encode(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "encode", recording_encode)
+        before = len(server.statements)
+        body = organisation(
+            "Régie de quartier des Facultés",
+            ["Entretien des espaces verts par des salariés en insertion"],
+            ["Des chantiers confiés par les bailleurs du quartier"],
+        )
+        response = httpx.post(server.url + ORGANISATIONS, json=body, timeout=300)
+        assert response.status_code == 201, response.text
+        assert encoded_after == [before]  # one call, before the request's first statement
+        if not on_postgres:
+            assert server.statements[before].strip().upper() == "BEGIN IMMEDIATE"
+            reads = len(server.statements)
+            httpx.get(f"{server.url}{ORGANISATIONS}/{response.json()['id']}", timeout=60)
+            assert server.statements[reads].strip().upper() == "BEGIN DEFERRED"
