@@ -31,7 +31,7 @@ from matcher.index import (
 )
 from matcher.scoring import FloatArray
 from matcher.territory import Key, Place, level_at_least_as_fine
-from matcher.text import content_hash
+from matcher.text import NORMALISATION_VERSION, content_hash, fold, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
     Embedding,
@@ -106,15 +106,16 @@ class Loaded:
             self._masks[target.key] = territory_mask(self.index, target)
         return self._masks[target.key]
 
-    def need_owners(self, text_hash: str) -> set[int]:
-        """Organisations that declared a need with exactly this text (by content hash)."""
+    def need_owners(self, text_: str) -> set[int]:
+        """Organisations that declared a need with this text, whatever its case, accents
+        and punctuation."""
         if self._need_owners is None:
             owners: dict[str, set[int]] = {}
             table = self.index.tables["need"]
-            for h, pos in zip(table.hashes, table.org_pos.tolist(), strict=True):
-                owners.setdefault(h, set()).add(self.index.organisations[pos].id)
+            for need, pos in zip(table.texts, table.org_pos.tolist(), strict=True):
+                owners.setdefault(fold(need), set()).add(self.index.organisations[pos].id)
             self._need_owners = owners
-        return self._need_owners.get(text_hash, set())
+        return self._need_owners.get(fold(text_), set())
 
     def sharing_mask(self, position: int, level: str) -> BoolArray:
         """Organisations sharing with the one at `position` a territory of `level` or finer
@@ -144,8 +145,12 @@ class MatchingEngine:
         model = settings.model
         if len(model) > 100:  # a long local path
             model = "model-" + hashlib.sha256(model.encode()).hexdigest()[:12]
-        self.space = model + (
-            f"+{self.thesaurus.name}.{self.thesaurus.fingerprint}" if self.thesaurus else ""
+        # The space names everything that changes a vector: the model, the thesaurus and
+        # the text normalisation, so that `maillage reindex` re-embeds when one changes.
+        self.space = (
+            model
+            + (f"+{self.thesaurus.name}.{self.thesaurus.fingerprint}" if self.thesaurus else "")
+            + f"+norm{NORMALISATION_VERSION}"
         )
         self.calibration_base = Calibration(
             dense_weight=settings.dense_weight,
@@ -158,8 +163,15 @@ class MatchingEngine:
 
     # --- writing -------------------------------------------------------------------
 
+    def normalise(self, text_: str) -> str:
+        """The text as every signal reads it: case, dots in acronyms and typography aside."""
+        return self.thesaurus.normalise(text_) if self.thesaurus else normalise_for_matching(text_)
+
     def expand(self, text_: str) -> str:
-        return self.thesaurus.expand(text_) if self.thesaurus else text_
+        """The text normalised, then read through the thesaurus: what the dense encoder,
+        the character n-grams and the word stems all see, for statements and queries."""
+        normalised = self.normalise(text_)
+        return self.thesaurus.expand(normalised) if self.thesaurus else normalised
 
     def encode(
         self, texts: Sequence[str], *, show_progress_bar: bool = False, expanded: bool = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -48,7 +50,8 @@ def _copy(org: Organisation, data: OrganisationIn) -> None:
     org.statements = [
         Statement(
             kind=s.kind,
-            text=s.text,
+            # Stored composed (NFC): the text hashed, shown and matched is the same string.
+            text=unicodedata.normalize("NFC", s.text),
             themes=list(s.themes),
             visibility=s.visibility,
             content_hash=content_hash(s.text),

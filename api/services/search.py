@@ -31,7 +31,6 @@ from matcher.matching import (
     search_organisations,
     suggest_partners,
 )
-from matcher.text import content_hash
 from models import Dismissal, Organisation, Territory
 
 
@@ -74,7 +73,7 @@ def search(
         org_mask=mask,
         limit=limit,
         # Searching with the text of a declared need asks who answers it: never its author.
-        exclude=loaded.need_owners(content_hash(query)),
+        exclude=loaded.need_owners(query),
         profile_words=index.profile_word_similarity(expanded),
         min_score=engine.settings.search_min_score,
         relative_cut=engine.settings.search_relative_cut,

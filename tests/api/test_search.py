@@ -7,6 +7,7 @@ own on top of it, rolled back too, so tests never see each other's writes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -537,6 +538,106 @@ class TestSmallNetworks:
         response = client.get(SEARCH, params={"q": "jardin partagé"})
         assert response.status_code == 200, response.text
         assert [i["organisation"]["id"] for i in response.json()["items"]] == [created.json()["id"]]
+
+
+DEMO_COMPETENCIES = [
+    statement["text"]
+    for organisation in json.loads(
+        (FIXTURES / "demo" / "organisations.json").read_text(encoding="utf-8")
+    )
+    for statement in organisation["statements"]
+    if statement["kind"] == "competency"
+]
+# Acronyms that are also French words ("PLUS", "ARS"): in capitals, a text no longer tells
+# them from the word, and reads the word (tests/matcher/test_normalisation.py).
+THESAURUS_FILE = FIXTURES / "thesaurus" / "habitat-social-fr.json"
+_ACRONYMS_ALSO_WORDS = re.compile(
+    r"(?<![\w-])("
+    + "|".join(json.loads(THESAURUS_FILE.read_text(encoding="utf-8"))["acronyms_also_words"])
+    + r")(?![\w-])"
+)
+
+
+def ranking(client: TestClient, q: str, **params: Any) -> list[tuple[int, float]]:
+    response = client.get(SEARCH, params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    return [(item["organisation"]["id"], item["score"]) for item in response.json()["items"]]
+
+
+def search_ids(client: TestClient, q: str, **params: Any) -> list[int]:
+    return [organisation for organisation, _ in ranking(client, q, **params)]
+
+
+@pytest.mark.slow
+class TestCaseDoesNotChangeAMatch(OnDemoNetwork):
+    def test_every_demo_competency_finds_the_same_organisations_in_capitals(
+        self, client: TestClient
+    ) -> None:
+        texts = [t for t in DEMO_COMPETENCIES if not _ACRONYMS_ALSO_WORDS.search(t)]
+        assert len(texts) >= 0.95 * len(DEMO_COMPETENCIES)
+        differ = []
+        for text in texts:
+            written, shouted = ranking(client, text), ranking(client, text.upper())
+            assert written, text
+            if shouted != written:
+                differ.append((text, written, shouted))
+        assert not differ, differ
+
+    @pytest.mark.parametrize(
+        "spellings",
+        [("anru", "ANRU", "A.N.R.U.", "A.N.R.U", "Anru"), ("qpv", "QPV", "Q.P.V.")],
+    )
+    def test_an_acronym_finds_the_same_organisations_however_it_is_typed(
+        self, client: TestClient, spellings: tuple[str, ...]
+    ) -> None:
+        found = [ranking(client, q) for q in spellings]
+        assert len(found[0]) >= 3, found[0]
+        for other in found[1:]:
+            assert other == found[0]
+
+    def test_shouted_query_ranks_like_the_same_query_written_normally(
+        self, client: TestClient
+    ) -> None:
+        query = "Main d’oeuvre en insertion pour l’entretien des espaces verts"
+        written = ranking(client, query)
+        assert written
+        for shouted in (query.upper(), query.upper().replace("’", "'")):
+            assert ranking(client, shouted) == written
+
+    def test_statement_stored_in_capitals_is_matched_like_the_same_in_normal_case(
+        self, client: TestClient
+    ) -> None:
+        text = "Ateliers de réparation de vélos pour les habitants, en QPV"
+        created = {}
+        for name, statement in (("Vélos minuscules", text), ("VÉLOS MAJUSCULES", text.upper())):
+            response = client.post(
+                "/api/v1/organisations",
+                json={
+                    "name": name,
+                    "kind": "association",
+                    "territories": ["commune:13001"],
+                    "statements": [{"kind": "competency", "text": statement}],
+                },
+            )
+            assert response.status_code == 201, response.text
+            created[response.json()["id"]] = statement
+        for query in ("réparer son vélo", "RÉPARER SON VÉLO", "vélo qpv"):
+            found = ranking(client, query)
+            top = dict(found[:2])
+            assert set(top) == set(created), (query, found)
+            assert len(set(top.values())) == 1, (query, found)  # the very same score
+
+    def test_searching_a_declared_need_in_capitals_never_returns_its_author(
+        self, client: TestClient, session: Session
+    ) -> None:
+        needs = session.execute(
+            select(Statement.organisation_id, Statement.text)
+            .where(Statement.kind == StatementKind.need)
+            .order_by(Statement.id)
+            .limit(10)
+        ).all()
+        for author, text in needs:
+            assert author not in search_ids(client, text.upper(), limit=50), text
 
 
 class TestBothDatabasesAgree(OnDemoNetwork):

@@ -270,8 +270,12 @@ class TestThesaurus:
             == "Animation en QPV (quartier prioritaire de la politique de la ville)"
         )
 
-    def test_acronyms_are_case_sensitive(self) -> None:
+    def test_expand_reads_acronyms_as_written(self) -> None:
+        """Case is the business of `normalise`, which runs first (see test_normalisation)."""
         assert THESAURUS.expand("animation en qpv") == "animation en qpv"
+        assert THESAURUS.expand(THESAURUS.normalise("animation en qpv")) == (
+            "animation en QPV (quartier prioritaire de la politique de la ville)"
+        )
 
     def test_acronym_inside_a_word_is_left_alone(self) -> None:
         for text in ("aqpvz", "Les SQPVA du centre", "QPVs", "ex-QPV", "ARAignée"):
