@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
 from matcher.calibration import Calibration, fit_calibration
-from matcher.encoders import DenseEncoder, FloatMatrix
+from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     BoolArray,
     IntArray,
@@ -47,12 +47,20 @@ log = logging.getLogger(__name__)
 # Embedding roles besides the statement kinds (competency, need).
 PROFILE = "profile"
 REQUIREMENT = "requirement"
+# How each stored role is read by a retrieval-trained encoder: a need looks for something
+# (as a search does), the others answer. Peer mode compares like with like (needs with
+# needs, competencies with competencies), so it needs nothing more.
+ENCODING_ROLE: dict[str, Role] = {
+    StatementKind.need.value: QUERY,
+    StatementKind.competency.value: PASSAGE,
+    PROFILE: PASSAGE,
+    REQUIREMENT: PASSAGE,
+}
 
 
-@lru_cache(maxsize=4)
-def dense_encoder(model: str) -> DenseEncoder:
-    """One encoder per model and process, its weights loaded on first use."""
-    return DenseEncoder(model)
+def dense_encoder(model: str) -> Encoder:
+    """One encoder per model (or blend) and process, its weights loaded on first use."""
+    return shared_encoder(model)
 
 
 @lru_cache(maxsize=4)
@@ -128,7 +136,8 @@ class MatchingEngine:
         path = settings.thesaurus_path
         self.thesaurus = _thesaurus(str(path)) if path and path.exists() else None
         self.encoder = dense_encoder(settings.model)
-        model = settings.model
+        # The encoder's own name: "e5" and "multilingual-e5-small" are one space.
+        model = self.encoder.name
         if len(model) > 100:  # a long local path
             model = "model-" + hashlib.sha256(model.encode()).hexdigest()[:12]
         self.space = model + (
@@ -149,12 +158,18 @@ class MatchingEngine:
         return self.thesaurus.expand(text_) if self.thesaurus else text_
 
     def encode(
-        self, texts: Sequence[str], *, show_progress_bar: bool = False, expanded: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        role: Role,
+        show_progress_bar: bool = False,
+        expanded: bool = False,
     ) -> FloatMatrix:
-        """Dense vectors of the texts, read through the thesaurus (`expanded`: the texts
-        already are)."""
+        """Dense vectors of the texts read as queries or passages, through the thesaurus
+        (`expanded`: the texts already are)."""
         return self.encoder.encode(
             list(texts) if expanded else [self.expand(t) for t in texts],
+            role=role,
             show_progress_bar=show_progress_bar,
         )
 
@@ -167,7 +182,9 @@ class MatchingEngine:
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Embed the texts, keyed by (role, content hash), that this space lacks; returns
-        how many. A text shared by several roles is encoded once."""
+        how many. Each is read as its role asks (`ENCODING_ROLE`); a text shared by
+        several roles is encoded once per way of reading it, so once by a role-blind
+        encoder."""
         keys = list(texts)
         known: set[tuple[str, str]] = set()
         for start in range(0, len(keys), 500):
@@ -182,11 +199,19 @@ class MatchingEngine:
                 )
             )
         missing = [k for k in keys if k not in known]
+        role_aware = self.encoder.role_aware
+        readings: tuple[Role, ...] = (QUERY, PASSAGE) if role_aware else (PASSAGE,)
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
-            unique = list(dict.fromkeys(h for _, h in batch))
-            text_of = {h: texts[k] for k in batch for h in (k[1],)}
-            vectors = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
+            vectors: dict[tuple[str, str], FloatMatrix] = {}
+            for reading in readings:
+                todo = [k for k in batch if not role_aware or ENCODING_ROLE[k[0]] == reading]
+                if not todo:
+                    continue
+                text_of = {h: texts[(role, h)] for role, h in todo}
+                rows = self.encode(list(text_of.values()), role=reading)
+                encoded = dict(zip(text_of, rows, strict=True))
+                vectors.update((k, encoded[k[1]]) for k in todo)
             session.execute(
                 insert(Embedding),
                 [
@@ -194,8 +219,8 @@ class MatchingEngine:
                         "model": self.space,
                         "role": role,
                         "content_hash": h,
-                        "dimension": int(vectors[h].shape[0]),
-                        "vector": vectors[h],
+                        "dimension": int(vectors[(role, h)].shape[0]),
+                        "vector": vectors[(role, h)],
                     }
                     for role, h in batch
                 ],

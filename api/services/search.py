@@ -22,6 +22,7 @@ from api.schemas.matching import (
 from api.services import territories as territory_service
 from api.services.matching import MatchingEngine
 from api.services.organisations import summary
+from matcher.encoders import QUERY
 from matcher.matching import search_organisations, suggest_partners
 from matcher.text import content_hash
 from models import Dismissal, Organisation, Territory
@@ -54,7 +55,7 @@ def search(
         else None
     )
     expanded = engine.expand(query)
-    vector = engine.encode([expanded], expanded=True)
+    vector = engine.encode([expanded], role=QUERY, expanded=True)
     scorer = engine.scorer(session, loaded)
     hits = search_organisations(
         index,

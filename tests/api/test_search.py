@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api.services.demo import load_demo
 from api.services.matching import MatchingEngine
 from api.settings import Settings
+from matcher.encoders import QUERY
 from matcher.index import NumpyDenseScorer
 from matcher.matching import Suggestion, search_organisations, suggest_partners
 from matcher.territory import make_place
@@ -513,7 +514,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             matching.numpy_scorer(session, loaded.index, loaded.dimension),
         ]
         for query in self.QUERIES:
-            vector = matching.encode([query])
+            vector = matching.encode([query], role=QUERY)
             results = [
                 search_organisations(
                     loaded.index,
@@ -601,7 +602,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             session, loaded.index, loaded.dimension, exact_below=0, top_k=10_000
         )
         mask = loaded.territory_mask(make_place("departement", "13", region="93"))
-        vector = matching.encode(["auto-réhabilitation accompagnée"])
+        vector = matching.encode(["auto-réhabilitation accompagnée"], role=QUERY)
         a, b = (
             scorer.statements(vector, "competency", mask)[
                 :, mask[loaded.index.tables["competency"].org_pos]

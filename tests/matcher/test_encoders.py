@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,55 +16,18 @@ from matcher.encoders import (
     BlendEncoder,
     DenseEncoder,
     Encoder,
-    FloatMatrix,
-    Role,
     blend_name,
     make_encoder,
     parse_blend,
     shared_encoder,
 )
+from tests.fakes import FakeEncoder, unit_rows
 
 TEXTS = [
     "Création et animation de jardins partagés en pied d'immeuble",
     "Nous cherchons une association pour animer un potager avec les locataires",
     "Tenue de la comptabilité des copropriétés en difficulté",
 ]
-
-
-def _unit_rows(rows: np.ndarray) -> FloatMatrix:
-    return np.asarray(rows / np.linalg.norm(rows, axis=1, keepdims=True), dtype=np.float32)
-
-
-class FakeEncoder:
-    """Seeded random unit vectors per (role, text), or per text when role-blind."""
-
-    def __init__(self, name: str, dimension: int, *, role_aware: bool) -> None:
-        self._name, self._dimension, self._role_aware = name, dimension, role_aware
-        self.calls: list[tuple[Role, list[str]]] = []
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def role_aware(self) -> bool:
-        return self._role_aware
-
-    def encode(
-        self, texts: Sequence[str], *, role: Role = PASSAGE, show_progress_bar: bool = False
-    ) -> FloatMatrix:
-        self.calls.append((role, list(texts)))
-        rows = [
-            np.random.default_rng(
-                abs(hash((self._name, role if self._role_aware else "", t))) % 2**32
-            ).normal(size=self._dimension)
-            for t in texts
-        ]
-        return _unit_rows(np.array(rows).reshape(len(texts), self._dimension))
 
 
 class CountingModel:
@@ -85,7 +47,7 @@ class CountingModel:
         self.encoded += [(how, t) for t in texts]
         seeds = [abs(hash((how, t))) % 2**32 for t in texts]
         rows = np.array([np.random.default_rng(s).normal(size=4) for s in seeds])
-        return _unit_rows(rows)
+        return unit_rows(rows)
 
     def encode(self, texts: list[str], **options: Any) -> np.ndarray:
         return self._rows("plain", texts, **options)
