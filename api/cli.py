@@ -178,7 +178,12 @@ def reindex() -> None:
     start = time.perf_counter()
     with _unit_of_work(engine) as session, Progress(console=console) as progress:
         task = progress.add_task(f"Encodage ({matching.space})", total=None)
-        total, done = run_reindex(session, matching, progress=lambda n: progress.advance(task, n))
+        total, done = run_reindex(
+            session,
+            matching,
+            progress=lambda n: progress.advance(task, n),
+            on_total=lambda n: progress.update(task, total=max(n, 1)),
+        )
         progress.update(task, total=max(done, 1), completed=max(done, 1))
     elapsed = time.perf_counter() - start
     rate = f", {done / elapsed:.0f} textes/s" if done else ""

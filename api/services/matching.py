@@ -180,9 +180,10 @@ class MatchingEngine:
         *,
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
+        on_missing: Callable[[int], None] | None = None,
     ) -> int:
         """Embed the texts, keyed by (role, content hash), that this space lacks; returns
-        how many. Each is read as its role asks (`ENCODING_ROLE`); a text shared by
+        how many (`on_missing` hears it before the work, `progress` after each batch). Each is read as its role asks (`ENCODING_ROLE`); a text shared by
         several roles is encoded once per way of reading it, so once by a role-blind
         encoder."""
         keys = list(texts)
@@ -199,6 +200,8 @@ class MatchingEngine:
                 )
             )
         missing = [k for k in keys if k not in known]
+        if on_missing:
+            on_missing(len(missing))
         role_aware = self.encoder.role_aware
         readings: tuple[Role, ...] = (QUERY, PASSAGE) if role_aware else (PASSAGE,)
         for start in range(0, len(missing), batch_size):
@@ -709,7 +712,8 @@ def reindex(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """Embed every statement and profile this space lacks. Returns (texts, newly embedded)."""
+    """Embed every statement, profile and call requirement this space lacks. Returns
+    (texts, newly embedded); `on_total` hears how many are to be embedded, before the work."""
     from models import CallRequirement
 
     texts: dict[tuple[str, str], str] = {}
@@ -724,8 +728,6 @@ def reindex(
             texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
-    if on_total:
-        on_total(len(texts))
-    done = engine.ensure_embeddings(session, texts, progress=progress)
+    done = engine.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
     bump_version(session)
     return len(texts), done
