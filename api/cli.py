@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -204,7 +205,14 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
-    from api.services.evaluation import MethodResult, run_evaluation, stsb_spearman
+    from api.services.evaluation import (
+        METHODS,
+        MethodResult,
+        encoder_speed,
+        run_evaluation,
+        speed_encoders,
+        stsb_spearman,
+    )
 
     settings = get_settings()
     if stsb is not None:
@@ -220,7 +228,7 @@ def eval_command(
     def show(result: MethodResult) -> None:
         s = result.scores
         console.print(
-            f"{result.method.name:<26} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
+            f"{result.method.name:<34} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
             f"MRR {s.mrr:.3f}  ({s.queries} requêtes, {result.seconds:.1f} s)",
             soft_wrap=True,
         )
@@ -237,6 +245,32 @@ def eval_command(
     console.print(f"Modèle : {settings.model} ; seuil de score : {settings.search_min_score}")
     run_evaluation(settings, limit=limit, on_method=show)
     console.print(table)
+
+    # What each encoder costs: loading its weights, one search, statements in batches
+    # (its cache off). Wall-clock figures: the machine's load average is printed with them.
+    speeds = Table(
+        "encodeur", "chargement du modèle", "une recherche", "débit", "énoncés", "temps CPU"
+    )
+    for name in speed_encoders(METHODS):
+        speed = encoder_speed(settings, name)
+        label = speed.encoder.split("@")[0] + (" (tout poids)" if "@" in speed.encoder else "")
+        console.print(
+            f"{label:<34} chargement {speed.load_seconds:.2f} s  "
+            f"une recherche {speed.query_ms:.0f} ms  "
+            f"débit {speed.statements_per_second:.0f} énoncés/s  "
+            f"({speed.statements} énoncés en {speed.seconds:.1f} s, CPU {speed.cpu_seconds:.1f} s ; "
+            f"charge de la machine {os.getloadavg()[0]:.1f})",
+            soft_wrap=True,
+        )
+        speeds.add_row(
+            label,
+            f"{speed.load_seconds:.2f} s",
+            f"{speed.query_ms:.0f} ms",
+            f"{speed.statements_per_second:.0f} énoncés/s",
+            str(speed.statements),
+            f"{speed.cpu_seconds:.1f} s",
+        )
+    console.print(speeds)
 
 
 @app.command()
