@@ -242,7 +242,10 @@ def eval_command(
             f"{result.seconds:.1f} s",
         )
 
-    console.print(f"Modèle : {settings.model} ; seuil de score : {settings.search_min_score}")
+    console.print(
+        f"Modèle réglé : {settings.model} ; seuil de score : {settings.search_min_score} ; "
+        "méthodes sans préfixe : USE multilingue"
+    )
     run_evaluation(settings, limit=limit, on_method=show)
     console.print(table)
 

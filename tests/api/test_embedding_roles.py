@@ -99,3 +99,11 @@ class TestEmbeddingRoles:
         fake.calls.clear()
         search(session, engine, "jardins partagés", None, 10)
         assert fake.calls == [(QUERY, ["jardins partagés"])]
+
+
+def test_the_default_model_is_one_space_under_one_name() -> None:
+    """MAILLAGE_MODEL's default is the matcher's, spelled as the space is named."""
+    from matcher.encoders import DEFAULT_MODEL, make_encoder
+
+    assert Settings.model_fields["model"].default == DEFAULT_MODEL
+    assert make_encoder(DEFAULT_MODEL).name == DEFAULT_MODEL
