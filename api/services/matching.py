@@ -202,7 +202,8 @@ class MatchingEngine:
         missing = [k for k in keys if k not in known]
         if on_missing:
             on_missing(len(missing))
-        role_aware = self.encoder.role_aware
+        # Asked only when there is work: it loads the model.
+        role_aware = bool(missing) and self.encoder.role_aware
         readings: tuple[Role, ...] = (QUERY, PASSAGE) if role_aware else (PASSAGE,)
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
