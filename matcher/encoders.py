@@ -242,7 +242,9 @@ class DenseEncoder:
     @property
     def role_aware(self) -> bool:
         st = self._loaded()
-        return bool(getattr(st[0], "role_aware", False)) or "query" in (st.prompts or {})
+        # sentence-transformers gives every model empty "query" and "document" prompts: only
+        # a prompt that says something (a local e5 folder's "query: ") makes a difference.
+        return bool(getattr(st[0], "role_aware", False)) or bool((st.prompts or {}).get("query"))
 
     def encode(
         self, texts: Sequence[str], *, role: Role = PASSAGE, show_progress_bar: bool = False

@@ -34,7 +34,8 @@ class CountingModel:
     """Stands for a loaded SentenceTransformer: counts the texts it is asked to encode."""
 
     def __init__(self, *, role_aware: bool) -> None:
-        self.prompts: dict[str, str] = {"query": "query: "} if role_aware else {}
+        # What sentence-transformers gives a model without prompts of its own.
+        self.prompts = {"query": "query: " if role_aware else "", "document": ""}
         self.encoded: list[tuple[str, str]] = []
 
     def __getitem__(self, index: int) -> object:
@@ -114,6 +115,14 @@ class TestE5:
 
         with pytest.raises(ValueError, match="own prefix"):
             load_sentence_transformer(E5_SMALL).encode(TEXTS, prompt="query: ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["use", "minilm"])
+def test_models_not_trained_for_retrieval_read_queries_and_passages_alike(model: str) -> None:
+    encoder = DenseEncoder(model, cache_size=0)
+    assert not encoder.role_aware
+    assert np.allclose(encoder.encode(TEXTS, role=QUERY), encoder.encode(TEXTS, role=PASSAGE))
 
 
 @pytest.mark.slow
