@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.routers import matching, organisations, territories
 from api.services.matching import MatchingEngine
 from api.settings import Settings, get_settings
+from matcher.encoders import QUERY
 from models.db import for_writes, make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _warm_up(app: FastAPI) -> None:
     try:
         with app.state.session_factory() as session:
             app.state.matching.loaded(session)
-        app.state.matching.encode(["mise en route"])
+        app.state.matching.encode(["mise en route"], role=QUERY)
     except Exception:  # a cold first request is better than a server that will not start
         log.exception("warm-up failed; the first request will load the model")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -190,7 +191,12 @@ def reindex() -> None:
     start = time.perf_counter()
     with _unit_of_work(engine) as session, Progress(console=console) as progress:
         task = progress.add_task(f"Encodage ({matching.space})", total=None)
-        total, done = run_reindex(session, matching, progress=lambda n: progress.advance(task, n))
+        total, done = run_reindex(
+            session,
+            matching,
+            progress=lambda n: progress.advance(task, n),
+            on_total=lambda n: progress.update(task, total=max(n, 1)),
+        )
         progress.update(task, total=max(done, 1), completed=max(done, 1))
     elapsed = time.perf_counter() - start
     rate = f", {done / elapsed:.0f} textes/s" if done else ""
@@ -214,9 +220,12 @@ def eval_command(
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
     from api.services.evaluation import (
+        METHODS,
         MethodResult,
         PartnerResult,
+        encoder_speed,
         run_evaluation,
+        speed_encoders,
         stsb_spearman,
     )
 
@@ -234,7 +243,7 @@ def eval_command(
     def show(result: MethodResult) -> None:
         s = result.scores
         console.print(
-            f"{result.method.name:<26} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
+            f"{result.method.name:<34} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
             f"MRR {s.mrr:.3f}  ({s.queries} requêtes, {result.seconds:.1f} s)",
             soft_wrap=True,
         )
@@ -272,11 +281,40 @@ def eval_command(
                 seconds,
             )
 
-    console.print(f"Modèle : {settings.model} ; seuil de score : {settings.search_min_score}")
+    console.print(
+        f"Modèle réglé : {settings.model} ; seuil de score : {settings.search_min_score} ; "
+        "méthodes sans préfixe : USE multilingue"
+    )
     run_evaluation(settings, limit=limit, on_method=show, on_partners=show_partners)
     console.print(table)
     console.print("Suggestions de partenaires (complémentaires) contre la recherche fusionnée :")
     console.print(partner_table)
+
+    # What each encoder costs: loading its weights, one search, statements in batches
+    # (its cache off). Wall-clock figures: the machine's load average is printed with them.
+    speeds = Table(
+        "encodeur", "chargement du modèle", "une recherche", "débit", "énoncés", "temps CPU"
+    )
+    for name in speed_encoders(METHODS):
+        speed = encoder_speed(settings, name)
+        label = speed.encoder.split("@")[0] + (" (tout poids)" if "@" in speed.encoder else "")
+        console.print(
+            f"{label:<34} chargement {speed.load_seconds:.2f} s  "
+            f"une recherche {speed.query_ms:.0f} ms  "
+            f"débit {speed.statements_per_second:.0f} énoncés/s  "
+            f"({speed.statements} énoncés en {speed.seconds:.1f} s, CPU {speed.cpu_seconds:.1f} s ; "
+            f"charge de la machine {os.getloadavg()[0]:.1f})",
+            soft_wrap=True,
+        )
+        speeds.add_row(
+            label,
+            f"{speed.load_seconds:.2f} s",
+            f"{speed.query_ms:.0f} ms",
+            f"{speed.statements_per_second:.0f} énoncés/s",
+            str(speed.statements),
+            f"{speed.cpu_seconds:.1f} s",
+        )
+    console.print(speeds)
 
 
 @app.command()

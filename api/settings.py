@@ -31,9 +31,12 @@ class Settings(BaseSettings):
     )
     fixtures_dir: Path = Field(default=REPO_ROOT / "fixtures")
     model: str = Field(
-        default="use-multilingual-v3",
-        description="Dense encoder: use-multilingual-v3, all-MiniLM-L6-v2, or a local "
-        "sentence-transformers model folder. Never fetched from a hub.",
+        default="e5+use@0.7",
+        description="Dense encoder: multilingual-e5-small (e5), use-multilingual-v3 (use), "
+        "all-MiniLM-L6-v2 (minilm), a local sentence-transformers model folder, or a blend "
+        "of models in one space, 'e5+use@0.7' weighing e5 0.7 and USE 0.3. Never fetched "
+        "from a hub. Each model, blend and weight is an embedding space of its own: after a "
+        "change, run `maillage reindex`.",
     )
     thesaurus: str = Field(
         default="thesaurus/habitat-social-fr.json",

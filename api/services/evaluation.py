@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from api.services.demo import ensure_territories, load_organisations
 from api.services.matching import MatchingEngine, reindex
 from api.services.search import partners, search
 from api.settings import Settings
+from matcher.encoders import E5_SMALL, PASSAGE, QUERY, USE_MULTILINGUAL, make_encoder, parse_blend
 from matcher.evaluation import Scores, evaluate, merge_rankings, partner_judgements
 from models import Organisation, Statement, migrate
 from models.db import make_engine, make_session_factory
@@ -32,9 +33,10 @@ class Method:
     thesaurus: bool
     profile: bool  # the profile signals, at the settings' weights
     words: bool
+    encoder: str = USE_MULTILINGUAL  # the dense model or blend (MAILLAGE_MODEL)
 
 
-METHODS = (
+METHODS: tuple[Method, ...] = (
     Method("lexical", "TF-IDF caractères 3–5", 0.0, False, False, False),
     Method("dense", "USE multilingue (cosinus)", 1.0, False, False, False),
     Method("blend", "0,5 × TF-IDF + 0,5 × dense (z-scores)", 0.5, False, False, False),
@@ -56,6 +58,36 @@ METHODS = (
         True,
     ),
 )
+
+
+def encoder_methods(encoder: str, label: str) -> tuple[Method, ...]:
+    """The methods above, the lexical one aside, with another dense encoder; each is
+    named after it ("e5/blend")."""
+    prefix = encoder.replace(E5_SMALL, "e5").replace(USE_MULTILINGUAL, "use")
+    return tuple(
+        Method(
+            f"{prefix}/{m.name}",
+            m.description.replace("USE multilingue", label).replace("dense", label),
+            m.dense_weight,
+            m.thesaurus,
+            m.profile,
+            m.words,
+            encoder,
+        )
+        for m in METHODS
+        if m.dense_weight > 0
+    )
+
+
+E5_METHODS = encoder_methods(E5_SMALL, "e5")
+BLEND_METHODS = tuple(
+    method
+    for weight, label in (("0.5", "0,5"), ("0.6", "0,6"), ("0.7", "0,7"))
+    for method in encoder_methods(
+        f"e5+use@{weight}", f"[{label} e5 + {1 - float(weight):.1f} USE]".replace(".", ",")
+    )
+)
+METHODS = METHODS + E5_METHODS + BLEND_METHODS
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,7 @@ def run_evaluation(
                     "profile_weight": settings.profile_weight if method.profile else 0.0,
                     "words_weight": settings.words_weight if method.words else 0.0,
                     "thesaurus": settings.thesaurus if method.thesaurus else "",
+                    "model": method.encoder,
                     "search_min_score": settings.search_min_score,
                 }
             )
@@ -199,8 +232,69 @@ def stsb_spearman(settings: Settings, path: Path) -> tuple[float, int]:
     with path.open(encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.reader(fh) if len(r) >= 3]
     encoder = dense_encoder(settings.model)
-    a = encoder.encode([r[0] for r in rows])
-    b = encoder.encode([r[1] for r in rows])
+    # Similarity of two sentences is symmetric: e5 reads both as queries, as its card says.
+    a = encoder.encode([r[0] for r in rows], role=QUERY)
+    b = encoder.encode([r[1] for r in rows], role=QUERY)
     cosine = (a * b).sum(axis=1)
     rho = spearmanr(cosine, [float(r[2]) for r in rows]).statistic
     return float(rho), len(rows)
+
+
+@dataclass(frozen=True)
+class EncoderSpeed:
+    encoder: str
+    load_seconds: float  # weights loaded and a first vector out
+    query_ms: float  # median time to encode one search (a single text, as the API does)
+    statements: int
+    seconds: float  # to encode them in batches, wall clock
+    cpu_seconds: float  # the process's CPU time meanwhile, every thread summed
+
+    @property
+    def statements_per_second(self) -> float:
+        return self.statements / self.seconds if self.seconds else 0.0
+
+
+def speed_encoders(methods: Sequence[Method]) -> list[str]:
+    """One encoder per distinct speed: blends of the same models differ in weights only."""
+    seen: dict[tuple[str, ...], str] = {}
+    for method in methods:
+        parts = parse_blend(method.encoder)
+        key = tuple(sorted(m for m, _ in parts)) if parts else (method.encoder,)
+        seen.setdefault(key, method.encoder)
+    return list(seen.values())
+
+
+def encoder_speed(settings: Settings, encoder_name: str, *, searches: int = 20) -> EncoderSpeed:
+    """Load time, single-search latency and batch throughput of a fresh encoder (its
+    cache off), on the evaluation set: needs read as queries, competencies as passages,
+    free-text searches one by one."""
+    import statistics
+
+    import sentence_transformers  # noqa: F401  (imported before the clock: not the model)
+
+    eval_dir = settings.fixtures_dir / "eval"
+    records = json.loads((eval_dir / "organisations.json").read_text(encoding="utf-8"))
+    queries = json.loads((eval_dir / "queries.json").read_text(encoding="utf-8"))
+    needs = [s["text"] for r in records for s in r["statements"] if s["kind"] == "need"]
+    competencies = [s["text"] for r in records for s in r["statements"] if s["kind"] != "need"]
+    free_text = [q["text"] for q in queries if q.get("asker") is None][:searches]
+    encoder = make_encoder(encoder_name, cache_size=0)
+    start = time.perf_counter()
+    encoder.encode(["mise en route"], role=QUERY)
+    load = time.perf_counter() - start
+    latencies = []
+    for text in free_text:
+        start = time.perf_counter()
+        encoder.encode([text], role=QUERY)
+        latencies.append(time.perf_counter() - start)
+    start, cpu = time.perf_counter(), time.process_time()
+    encoder.encode(needs, role=QUERY)
+    encoder.encode(competencies, role=PASSAGE)
+    return EncoderSpeed(
+        encoder=encoder.name,
+        load_seconds=load,
+        query_ms=1000 * statistics.median(latencies) if latencies else 0.0,
+        statements=len(needs) + len(competencies),
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu,
+    )

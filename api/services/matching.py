@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.settings import Settings
 from matcher.calibration import Calibration, fit_calibration
-from matcher.encoders import DenseEncoder, FloatMatrix
+from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     BoolArray,
     IntArray,
@@ -50,12 +50,20 @@ log = logging.getLogger(__name__)
 PROFILE = "profile"
 REQUIREMENT = "requirement"
 ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
+# How each stored role is read by a retrieval-trained encoder: a need looks for something
+# (as a search does), the others answer. Peer mode compares like with like (needs with
+# needs, competencies with competencies), so it needs nothing more.
+ENCODING_ROLE: dict[str, Role] = {
+    StatementKind.need.value: QUERY,
+    StatementKind.competency.value: PASSAGE,
+    PROFILE: PASSAGE,
+    REQUIREMENT: PASSAGE,
+}
 
 
-@lru_cache(maxsize=4)
-def dense_encoder(model: str) -> DenseEncoder:
-    """One encoder per model and process, its weights loaded on first use."""
-    return DenseEncoder(model)
+def dense_encoder(model: str) -> Encoder:
+    """One encoder per model (or blend) and process, its weights loaded on first use."""
+    return shared_encoder(model)
 
 
 @lru_cache(maxsize=4)
@@ -142,7 +150,8 @@ class MatchingEngine:
         path = settings.thesaurus_path
         self.thesaurus = _thesaurus(str(path)) if path and path.exists() else None
         self.encoder = dense_encoder(settings.model)
-        model = settings.model
+        # The encoder's own name: "e5" and "multilingual-e5-small" are one space.
+        model = self.encoder.name
         if len(model) > 100:  # a long local path
             model = "model-" + hashlib.sha256(model.encode()).hexdigest()[:12]
         # The space names everything that changes a vector: the model, the thesaurus and
@@ -174,23 +183,40 @@ class MatchingEngine:
         return self.thesaurus.expand(normalised) if self.thesaurus else normalised
 
     def encode(
-        self, texts: Sequence[str], *, show_progress_bar: bool = False, expanded: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        role: Role,
+        show_progress_bar: bool = False,
+        expanded: bool = False,
     ) -> FloatMatrix:
-        """Dense vectors of the texts, read through the thesaurus (`expanded`: the texts
-        already are)."""
+        """Dense vectors of the texts read as queries or passages, through the thesaurus
+        (`expanded`: the texts already are)."""
         return self.encoder.encode(
             list(texts) if expanded else [self.expand(t) for t in texts],
+            role=role,
             show_progress_bar=show_progress_bar,
         )
 
     def embed(self, texts: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], FloatMatrix]:
-        """Vectors of the texts, keyed by (role, content hash); a text shared by several
-        roles is encoded once. Reads no database: a write encodes its texts before its
-        transaction takes any lock."""
-        unique = list(dict.fromkeys(h for _, h in texts))
-        text_of = {h: t for (_, h), t in texts.items()}
-        by_hash = dict(zip(unique, self.encode([text_of[h] for h in unique]), strict=True))
-        return {key: by_hash[key[1]] for key in texts}
+        """Vectors of the texts, keyed by (role, content hash), each read as its role asks
+        (`ENCODING_ROLE`); a text shared by several roles is encoded once per way of
+        reading it, so once by a role-blind encoder. Reads no database: a write encodes
+        its texts before its transaction takes any lock."""
+        if not texts:  # asking whether the encoder is role-aware loads the model
+            return {}
+        role_aware = self.encoder.role_aware
+        vectors: dict[tuple[str, str], FloatMatrix] = {}
+        for reading in (QUERY, PASSAGE) if role_aware else (PASSAGE,):
+            todo = [k for k in texts if not role_aware or ENCODING_ROLE[k[0]] == reading]
+            if not todo:
+                continue
+            text_of = {h: texts[(role, h)] for role, h in todo}
+            by_hash = dict(
+                zip(text_of, self.encode(list(text_of.values()), role=reading), strict=True)
+            )
+            vectors.update((k, by_hash[k[1]]) for k in todo)
+        return vectors
 
     def ensure_embeddings(
         self,
@@ -200,10 +226,12 @@ class MatchingEngine:
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
         encoded: Mapping[tuple[str, str], FloatMatrix] | None = None,
+        on_missing: Callable[[int], None] | None = None,
     ) -> int:
         """Embed the texts, keyed by (role, content hash), that this space lacks; returns
-        how many. `encoded` holds vectors `embed` computed beforehand, outside the
-        transaction; the others are encoded here."""
+        how many (`on_missing` hears it before the work, `progress` after each batch).
+        `encoded` holds vectors `embed` computed beforehand, outside the transaction; the
+        others are encoded here."""
         keys = list(texts)
         known: set[tuple[str, str]] = set()
         for start in range(0, len(keys), 500):
@@ -220,6 +248,8 @@ class MatchingEngine:
         # In key order: concurrent writers of shared texts take the cache's row locks in the
         # same order, so they queue instead of deadlocking.
         missing = sorted(k for k in keys if k not in known)
+        if on_missing:
+            on_missing(len(missing))
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
             vectors = {k: encoded[k] for k in batch if k in encoded} if encoded else {}
@@ -774,7 +804,8 @@ def reindex(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """Embed every statement and profile this space lacks. Returns (texts, newly embedded)."""
+    """Embed every statement, profile and call requirement this space lacks. Returns
+    (texts, newly embedded); `on_total` hears how many are to be embedded, before the work."""
     from models import CallRequirement
 
     texts: dict[tuple[str, str], str] = {}
@@ -789,8 +820,6 @@ def reindex(
             texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
-    if on_total:
-        on_total(len(texts))
-    done = engine.ensure_embeddings(session, texts, progress=progress)
+    done = engine.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
     bump_version(session)
     return len(texts), done

@@ -23,7 +23,7 @@ from api.schemas.matching import (
 from api.services import territories as territory_service
 from api.services.matching import Loaded, MatchingEngine
 from api.services.organisations import summary
-from matcher.encoders import FloatMatrix
+from matcher.encoders import QUERY, FloatMatrix
 from matcher.index import BoolArray, DenseScorer
 from matcher.matching import (
     PartnerWeights,
@@ -61,7 +61,7 @@ def search(
         else None
     )
     expanded = engine.expand(query)
-    vector = engine.encode([expanded], expanded=True)
+    vector = engine.encode([expanded], role=QUERY, expanded=True)
     scorer = engine.scorer(session, loaded)
     hits = search_organisations(
         index,

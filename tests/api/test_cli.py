@@ -14,11 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.services import matching as matching_service
 from api.settings import get_settings
+from matcher.encoders import PASSAGE, QUERY
+from models import Embedding, migrate
+from models.db import make_engine
+from tests.factories import make_organisation
+from tests.fakes import FakeEncoder
 
 runner = CliRunner()
 DEMO_RUNS_ON_SQLITE = "the demo runs on the embedded SQLite database; covered by the SQLite run"
@@ -55,6 +62,53 @@ class TestTerritoryLookup:
         assert result.exit_code == 0
         assert "departement:93" in result.output
         assert "region:93" in result.output
+
+
+class TestReindex:
+    """`maillage reindex` after MAILLAGE_MODEL changed, on a database of its own."""
+
+    def test_a_new_model_gets_every_text_encoded_and_the_old_vectors_stay_apart(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = f"sqlite:///{tmp_path / 'reindex.sqlite3'}"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        shared = "Animation de jardins partagés avec les locataires"
+        with Session(engine) as session, session.begin():
+            make_organisation(session, territories=[], competencies=[shared], needs=[shared])
+        encoders: dict[str, FakeEncoder] = {}
+        monkeypatch.setattr(
+            matching_service,
+            "dense_encoder",
+            lambda model: encoders.setdefault(
+                model, FakeEncoder(model, 8, role_aware=model == "retrieval-model")
+            ),
+        )
+        monkeypatch.setenv("MAILLAGE_DATABASE_URL", url)
+        monkeypatch.setenv("MAILLAGE_THESAURUS", "")
+
+        def reindex(model: str) -> str:
+            monkeypatch.setenv("MAILLAGE_MODEL", model)
+            get_settings.cache_clear()
+            result = runner.invoke(app, ["reindex"], env={"COLUMNS": "200"})
+            get_settings.cache_clear()
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        # competency, need and profile: one text, encoded once by a role-blind model
+        assert "3 textes, 3 encodés" in reindex("plain-model")
+        assert encoders["plain-model"].calls == [(PASSAGE, [shared])]
+        assert "3 textes, 0 encodés" in reindex("plain-model")
+        assert "3 textes, 3 encodés" in reindex("retrieval-model")
+        assert sorted(role for role, _ in encoders["retrieval-model"].calls) == [PASSAGE, QUERY]
+        with Session(engine) as session:
+            counts = dict(
+                session.execute(
+                    select(Embedding.model, func.count()).group_by(Embedding.model)
+                ).all()
+            )
+        assert counts == {"plain-model": 3, "retrieval-model": 3}
+        engine.dispose()
 
 
 def _free_port() -> int:

@@ -24,6 +24,7 @@ from api.services.demo import load_demo
 from api.services.matching import MatchingEngine
 from api.services.search import partner_signals
 from api.settings import Settings
+from matcher.encoders import QUERY
 from matcher.index import NumpyDenseScorer
 from matcher.matching import Suggestion, search_organisations, suggest_partners
 from matcher.territory import make_place
@@ -150,11 +151,13 @@ class TestPartnerSuggestions(OnDemoNetwork):
         answer one of the landlord's three needs very well; they must not be buried under
         organisations that half-match everything."""
         landlord = org_id(session, LANDLORD)
-        needs = set(session.scalars(
+        needs = set(
+            session.scalars(
                 select(Statement.text).where(
                     Statement.organisation_id == landlord, Statement.kind == StatementKind.need
                 )
-            ))
+            )
+        )
         gardens = next(t for t in needs if "jardins partagés" in t)
         impact = next(t for t in needs if "impact social" in t)
         items = client.get(f"/api/v1/organisations/{landlord}/partners").json()["items"]
@@ -660,7 +663,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             matching.numpy_scorer(session, loaded.index, loaded.dimension),
         ]
         for query in self.QUERIES:
-            vector = matching.encode([query])
+            vector = matching.encode([query], role=QUERY)
             results = [
                 search_organisations(
                     loaded.index,
@@ -750,7 +753,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             session, loaded.index, loaded.dimension, exact_below=0, top_k=10_000
         )
         mask = loaded.territory_mask(make_place("departement", "13", region="93"))
-        vector = matching.encode(["auto-réhabilitation accompagnée"])
+        vector = matching.encode(["auto-réhabilitation accompagnée"], role=QUERY)
         a, b = (
             scorer.statements(vector, "competency", mask)[
                 :, mask[loaded.index.tables["competency"].org_pos]
