@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     )
     fixtures_dir: Path = Field(default=REPO_ROOT / "fixtures")
     model: str = Field(
-        default="e5+use@0.7",
+        default="use-multilingual-v3",
         description="Dense encoder: multilingual-e5-small (e5), use-multilingual-v3 (use), "
         "all-MiniLM-L6-v2 (minilm), a local sentence-transformers model folder, or a blend "
         "of models in one space, 'e5+use@0.7' weighing e5 0.7 and USE 0.3. Never fetched "

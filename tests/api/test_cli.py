@@ -22,6 +22,7 @@ from api.cli import app
 from api.services import matching as matching_service
 from api.settings import get_settings
 from matcher.encoders import PASSAGE, QUERY
+from matcher.text import NORMALISATION_VERSION, fold
 from models import Embedding, migrate
 from models.db import make_engine
 from tests.factories import make_organisation
@@ -97,7 +98,10 @@ class TestReindex:
 
         # competency, need and profile: one text, encoded once by a role-blind model
         assert "3 textes, 3 encodés" in reindex("plain-model")
-        assert encoders["plain-model"].calls == [(PASSAGE, [shared])]
+        # The encoder reads texts normalised for matching (case, apostrophes...).
+        assert [
+            (role, [fold(t) for t in texts]) for role, texts in encoders["plain-model"].calls
+        ] == [(PASSAGE, [fold(shared)])]
         assert "3 textes, 0 encodés" in reindex("plain-model")
         assert "3 textes, 3 encodés" in reindex("retrieval-model")
         assert sorted(role for role, _ in encoders["retrieval-model"].calls) == [PASSAGE, QUERY]
@@ -107,7 +111,8 @@ class TestReindex:
                     select(Embedding.model, func.count()).group_by(Embedding.model)
                 ).all()
             )
-        assert counts == {"plain-model": 3, "retrieval-model": 3}
+        suffix = f"+norm{NORMALISATION_VERSION}"  # the space also names the normalisation
+        assert counts == {"plain-model" + suffix: 3, "retrieval-model" + suffix: 3}
         engine.dispose()
 
 

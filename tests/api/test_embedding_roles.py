@@ -13,7 +13,7 @@ from api.services.matching import PROFILE, REQUIREMENT, MatchingEngine, reindex
 from api.services.search import search
 from api.settings import Settings
 from matcher.encoders import PASSAGE, QUERY
-from matcher.text import content_hash
+from matcher.text import content_hash, fold
 from models import Embedding
 from tests.factories import make_organisation
 from tests.fakes import FakeEncoder
@@ -32,7 +32,8 @@ def engine_with(
 
 
 def roles_of(fake: FakeEncoder, text: str) -> list[str]:
-    return [role for role, texts in fake.calls for t in texts if t == text]
+    """The roles `text` was encoded in (the encoder reads it normalised, maybe expanded)."""
+    return [role for role, texts in fake.calls for t in texts if fold(t) == fold(text)]
 
 
 def stored(session: Session, engine: MatchingEngine, role: str, text: str) -> np.ndarray:
