@@ -121,6 +121,7 @@ class NetworkIndex:
     org_pos: dict[int, int]
     words: WordEncoder | None = None  # word stems of whole profiles
     profile_words: Any = None  # scipy CSR, one row per organisation
+    need_words: Any = None  # scipy CSR, word stems of each need (rows of the need table)
     statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
     profile_words_t: Any = field(init=False)  # transposed: a query walks postings only
     org_ids: IntArray = field(init=False)
@@ -222,14 +223,21 @@ class NetworkIndex:
             previous.statement_stems if previous is not None and previous.space == space else {}
         )
         statement_stems: dict[str, list[str]] = {}
-        by_org: dict[int, list[str]] = {}
-        for s in rows_by_kind["competency"]:
+
+        def stems_of(s: StatementRecord) -> list[str]:
             key = s.content_hash or f"id:{s.id}"
             stems = statement_stems.get(key) or known_stems.get(key)
             if stems is None:
                 stems = word_stems(expanded.get(key) or expand(s.text))
             statement_stems[key] = stems
-            by_org.setdefault(s.organisation_id, []).extend(stems)
+            return stems
+
+        by_org: dict[int, list[str]] = {}
+        for s in rows_by_kind["competency"]:
+            by_org.setdefault(s.organisation_id, []).extend(stems_of(s))
+        # Needs are read against whole profiles too (partner suggestions), once per build
+        # rather than on every request.
+        need_stems = [stems_of(s) for s in rows_by_kind["need"]]
         documents = [
             (word_stems(expand(o.description)) if o.description else []) + by_org.get(o.id, [])
             for o in orgs
@@ -243,6 +251,7 @@ class NetworkIndex:
             org_pos=org_pos,
             words=words,
             profile_words=words.transform_tokens(documents) if documents else None,
+            need_words=words.transform_tokens(need_stems) if need_stems else None,
             statement_stems=statement_stems,
         )
 
@@ -252,6 +261,16 @@ class NetworkIndex:
             return np.zeros(len(self.organisations), dtype=np.float64)
         row = self.words.transform([text])
         return np.asarray((row @ self.profile_words_t).toarray()[0], dtype=np.float64)
+
+    def need_profile_words(self, rows: IntArray) -> npt.NDArray[np.float64]:
+        """Word-stem cosines of the needs at `rows` (positions in the need table) with every
+        organisation's profile: (len(rows) × n_organisations) float64, in [0, 1]. Equal to
+        `profile_word_similarity` of each need's expanded text, computed at build time."""
+        if self.need_words is None or self.profile_words_t is None or len(rows) == 0:
+            return np.zeros((len(rows), len(self.organisations)), dtype=np.float64)
+        return np.asarray(
+            (self.need_words[rows] @ self.profile_words_t).toarray(), dtype=np.float64
+        )
 
     @property
     def size(self) -> int:

@@ -16,6 +16,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+def fill_missing(sims: npt.ArrayLike, floor: float) -> FloatArray:
+    """Similarities as float64 with the entries a scorer did not compute (NaN, beyond a
+    top-k) set to `floor` (the network's mean similarity)."""
+    out = np.asarray(sims, dtype=np.float64)
+    return np.asarray(np.where(np.isnan(out), floor, out), dtype=np.float64)
+
+
 def group_starts(group_of_column: Sequence[int] | IntArray) -> tuple[IntArray, IntArray]:
     """For columns sorted by group: (the distinct groups, the index where each starts)."""
     groups = np.asarray(group_of_column, dtype=np.int64)
@@ -58,22 +65,6 @@ def coverage(best: FloatArray, *, power: float = 1.0) -> FloatArray:
     return power_mean(best, power, axis=0)
 
 
-def reverse_coverage(similarity: FloatArray, starts: IntArray, *, power: float = 1.0) -> FloatArray:
-    """Coverage the other way: for each group, the (power) mean over ITS columns of the
-    best row.
-
-    `similarity` is (my statements) × (their statements grouped). A group with no
-    columns scores 0.
-    """
-    n_groups = starts.size
-    if similarity.shape[0] == 0 or similarity.shape[1] == 0:
-        return np.zeros(n_groups)
-    best_row = np.clip(similarity.max(axis=0), 0.0, None) ** power
-    sums = np.add.reduceat(best_row, starts)
-    counts = np.diff(np.r_[starts, similarity.shape[1]])
-    return np.asarray((sums / np.maximum(counts, 1)) ** (1.0 / power), dtype=np.float64)
-
-
 def harmonic_mean(a: FloatArray, b: FloatArray) -> FloatArray:
     """Elementwise harmonic mean, 0 where either side is 0."""
     a = np.asarray(a, dtype=np.float64)
@@ -82,24 +73,6 @@ def harmonic_mean(a: FloatArray, b: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(total > 0, 2.0 * a * b / np.where(total > 0, total, 1.0), 0.0)
     return np.asarray(out, dtype=np.float64)
-
-
-def reciprocal(
-    they_cover_me: FloatArray,
-    i_cover_them: FloatArray,
-    *,
-    i_have_needs: bool,
-    they_have_needs: npt.NDArray[np.bool_],
-) -> FloatArray:
-    """Harmonic mean of both directions; one direction alone when the other has no needs.
-
-    A landlord that declared no needs still gets partners whose needs it covers, and an
-    organisation with no needs is still suggested for the needs it covers.
-    """
-    both = harmonic_mean(they_cover_me, i_cover_them)
-    if not i_have_needs:
-        return np.where(they_have_needs, i_cover_them, 0.0)
-    return np.where(they_have_needs, both, they_cover_me)
 
 
 def sparse_row_dot(a: sparse.csr_matrix, b: sparse.csr_matrix) -> FloatArray:

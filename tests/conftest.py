@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -46,6 +47,30 @@ def reset_database(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+
+
+@contextmanager
+def scratch_database(
+    database_url: str, suffix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The URL of an empty database of its own beside the test database (a new SQLite file,
+    or `<test database>_<suffix>` on PostgreSQL), dropped afterwards."""
+    if is_sqlite(database_url):
+        yield f"sqlite:///{tmp_path_factory.mktemp(suffix) / 'scratch.sqlite3'}"
+        return
+    parsed = make_url(database_url)
+    name = f"{parsed.database}_{suffix}"
+    admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
+    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with admin.connect() as conn:
+        conn.execute(drop)
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(drop)
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

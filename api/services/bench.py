@@ -23,12 +23,13 @@ import numpy as np
 from sqlalchemy import Engine, insert, select, text
 
 from api.services.demo import ensure_territories
-from api.services.matching import PROFILE, MatchingEngine
+from api.services.matching import MatchingEngine
 from api.settings import Settings
 from matcher.encoders import PASSAGE
 from matcher.text import content_hash
 from models import Organisation, Statement, Territory, migrate, organisation_territories
 from models.db import make_engine, make_session_factory
+from models.matching import PROFILE
 
 ACTIONS = [
     "Accompagnement",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,12 +24,8 @@ from api.services.matching import Loaded, MatchingEngine
 from api.services.organisations import summary
 from matcher.encoders import QUERY, FloatMatrix
 from matcher.index import BoolArray, DenseScorer
-from matcher.matching import (
-    PartnerWeights,
-    ProfileSignals,
-    search_organisations,
-    suggest_partners,
-)
+from matcher.partners import PartnerWeights, ProfileSignals, suggest_partners
+from matcher.search import search_organisations
 from models import Dismissal, Organisation, Territory
 
 
@@ -226,15 +221,9 @@ def partner_signals(
     dense = scorer.pairs(mine, kinds, mask, top_k)
     if mode != PartnerMode.complementary or not mine["need"]:
         return dense, None
-    need_table = index.tables["need"]
     profiles = ProfileSignals(
         dense=scorer.profiles(scorer.statement_vectors(mine["need"]), mask),
-        words=np.stack(
-            [
-                index.profile_word_similarity(engine.expand(need_table.texts[row]))
-                for row in need_table.rows_of(me)
-            ]
-        ),
+        words=index.need_profile_words(index.tables["need"].rows_of(me)),
     )
     return dense, profiles
 

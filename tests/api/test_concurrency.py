@@ -25,7 +25,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -37,9 +36,9 @@ from api.services.organisations import create_organisation
 from api.settings import Settings
 from matcher.text import content_hash
 from models import Embedding, migrate
-from models.db import is_sqlite, make_engine
+from models.db import make_engine
 from models.matching import hnsw_index_name
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, scratch_database
 
 ORGANISATIONS = "/api/v1/organisations"
 SEARCH = "/api/v1/search/organisations"
@@ -221,27 +220,13 @@ class TestEmbeddingCache:
 @pytest.fixture(scope="module")
 def server_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of this module's own, migrated, with the territory referential."""
-    admin = None
-    if is_sqlite(database_url):
-        url = f"sqlite:///{tmp_path_factory.mktemp('concurrency') / 'server.sqlite3'}"
-    else:
-        parsed = make_url(database_url)
-        name = f"{parsed.database}_concurrency"
-        admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = parsed.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        ensure_territories(session, FIXTURES)
-    engine.dispose()
-    yield url
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(database_url, "concurrency", tmp_path_factory) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        with Session(engine) as session, session.begin():
+            ensure_territories(session, FIXTURES)
+        engine.dispose()
+        yield url
 
 
 @dataclass

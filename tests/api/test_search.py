@@ -26,7 +26,8 @@ from api.services.search import partner_signals
 from api.settings import Settings
 from matcher.encoders import QUERY
 from matcher.index import NumpyDenseScorer
-from matcher.matching import Suggestion, search_organisations, suggest_partners
+from matcher.partners import Suggestion, suggest_partners
+from matcher.search import search_organisations
 from matcher.territory import make_place
 from matcher.text import fold
 from models import Organisation, Statement

@@ -18,7 +18,8 @@ import pytest
 from matcher.calibration import Calibration
 from matcher.encoders import FloatMatrix
 from matcher.index import NetworkIndex, NumpyDenseScorer, OrganisationRecord, StatementRecord
-from matcher.matching import Suggestion, search_organisations, suggest_partners
+from matcher.partners import Suggestion, suggest_partners
+from matcher.search import search_organisations
 from matcher.territory import Place, make_place
 
 DIMENSION = 4
@@ -431,3 +432,17 @@ class TestRebuild:
         assert np.allclose(
             rebuilt.lexical.transform(query).toarray(), fresh.lexical.transform(query).toarray()
         )
+
+    def test_needs_read_against_profiles_at_build_as_each_would_be_alone(self) -> None:
+        statements = [
+            self._statement(1, 1, "competency", "Animation de jardins partagés"),
+            self._statement(2, 1, "need", "Un local pour les outils du jardin"),
+            self._statement(3, 2, "competency", "Prêt d'outils de jardinage"),
+            self._statement(4, 3, "need", "Des jardiniers pour un potager collectif"),
+        ]
+        index = NetworkIndex.build("s", self.ORGS, statements)
+        table = index.tables["need"]
+        rows = np.arange(len(table))
+        expected = np.stack([index.profile_word_similarity(table.texts[r]) for r in rows])
+        np.testing.assert_allclose(index.need_profile_words(rows), expected)
+        assert index.need_profile_words(rows[:0]).shape == (0, index.size)

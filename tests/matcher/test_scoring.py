@@ -23,8 +23,6 @@ from matcher.scoring import (
     group_starts,
     harmonic_mean,
     power_mean,
-    reciprocal,
-    reverse_coverage,
 )
 from matcher.text import content_hash, fold
 from matcher.thesaurus import Thesaurus
@@ -93,30 +91,6 @@ class TestCoverage:
             power_mean(np.array([[0.2, 1.0], [0.4, 0.0]]), 1.0, axis=0), [0.3, 0.5]
         )
 
-    def test_reverse_coverage_averages_over_the_candidates_statements(self) -> None:
-        # Column maxima: 0.4, 0.5 | 0.8, 0.9, 0.6.
-        np.testing.assert_allclose(
-            reverse_coverage(SIMILARITY, STARTS), [0.45, (0.8 + 0.9 + 0.6) / 3]
-        )
-
-    def test_reverse_coverage_with_power_two(self) -> None:
-        np.testing.assert_allclose(
-            reverse_coverage(SIMILARITY, STARTS, power=2.0),
-            [
-                math.sqrt((0.4**2 + 0.5**2) / 2),
-                math.sqrt((0.8**2 + 0.9**2 + 0.6**2) / 3),
-            ],
-        )
-
-    def test_reverse_coverage_without_my_statements_is_zero(self) -> None:
-        np.testing.assert_array_equal(reverse_coverage(np.zeros((0, 5)), STARTS), [0.0, 0.0])
-
-    def test_reverse_coverage_floors_negative_similarities(self) -> None:
-        sims = np.array([[-0.2, 0.4]])
-        np.testing.assert_allclose(
-            reverse_coverage(sims, np.array([0, 1], dtype=np.int64)), [0.0, 0.4]
-        )
-
 
 class TestReciprocity:
     def test_harmonic_mean_elementwise_and_zero_when_a_side_is_zero(self) -> None:
@@ -124,25 +98,6 @@ class TestReciprocity:
             harmonic_mean(np.array([0.5, 0.0, 1.0, 0.0]), np.array([0.5, 0.8, 0.25, 0.0])),
             [0.5, 0.0, 0.4, 0.0],
         )
-
-    def test_both_directions_when_both_sides_have_needs(self) -> None:
-        out = reciprocal(
-            np.array([1.0, 0.6]),
-            np.array([0.25, 0.2]),
-            i_have_needs=True,
-            they_have_needs=np.array([True, False]),
-        )
-        # The second candidate has no needs: only how well it covers mine counts.
-        np.testing.assert_allclose(out, [0.4, 0.6])
-
-    def test_organisation_without_needs_is_scored_on_the_needs_it_covers(self) -> None:
-        out = reciprocal(
-            np.array([0.0, 0.0]),
-            np.array([0.7, 0.9]),
-            i_have_needs=False,
-            they_have_needs=np.array([True, False]),
-        )
-        np.testing.assert_allclose(out, [0.7, 0.0])
 
 
 class TestCalibration:

@@ -9,32 +9,19 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import make_url
 
 import models
 from models import migrate
 from models.db import is_sqlite, make_engine
+from tests.conftest import scratch_database
 
 
 @pytest.fixture
 def scratch_engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if is_sqlite(database_url):
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('mig') / 'scratch.sqlite3'}")
+    with scratch_database(database_url, "migrations", tmp_path_factory) as url:
+        engine = make_engine(url)
         yield engine
         engine.dispose()
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_migrations"
-    admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
 
 
 class TestMigrations:

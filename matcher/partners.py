@@ -1,4 +1,5 @@
-"""Search and partner suggestions over a NetworkIndex: plain arrays in, frozen records out."""
+"""Partner suggestions over a NetworkIndex: who answers my needs, whose needs I answer,
+who shares my needs or competencies — plain arrays in, frozen records out."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from matcher.scoring import (
     FloatArray,
     best_per_group,
     coverage,
+    fill_missing,
     group_rows,
     group_starts,
     harmonic_mean,
@@ -44,24 +46,6 @@ TERRITORY_SHIFTS: dict[str | None, float] = {
 
 
 @dataclass(frozen=True)
-class MatchedStatement:
-    """One statement of a result and how well it answers the query."""
-
-    statement_id: int
-    text: str
-    score: float
-    similarity: float  # dense cosine
-    lexical: float  # character TF-IDF cosine
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    organisation_id: int
-    score: float
-    statements: tuple[MatchedStatement, ...]
-
-
-@dataclass(frozen=True)
 class Reason:
     """A pair of statements that made a suggestion: theirs answers mine, or mine theirs."""
 
@@ -84,99 +68,6 @@ class Suggestion:
     scores: dict[str, float]
     shared_territory: Key | None
     reasons: tuple[Reason, ...]
-
-
-def _fill(sims: FloatMatrix, floor: float) -> FloatArray:
-    out = np.asarray(sims, dtype=np.float64)
-    return np.where(np.isnan(out), floor, out)
-
-
-def _lexical(index: NetworkIndex, texts: list[str], table: StatementTable) -> FloatArray:
-    if len(table) == 0:
-        return np.zeros((len(texts), 0))
-    return np.asarray(
-        (index.lexical.transform(texts) @ table.lexical_t).toarray(), dtype=np.float64
-    )
-
-
-def search_organisations(
-    index: NetworkIndex,
-    dense: FloatMatrix,
-    lexical_text: str,
-    statement_dense: FloatMatrix,
-    profile_dense: FloatMatrix,
-    calibration: Calibration,
-    *,
-    org_mask: BoolArray | None = None,
-    limit: int = 10,
-    exclude: Collection[int] = (),
-    min_score: float = 0.0,
-    relative_cut: float = 0.0,
-    reasons_per_hit: int = 3,
-    profile_words: FloatArray | None = None,
-) -> list[SearchHit]:
-    """Organisations ranked by how well their competencies (and profile) answer a query.
-
-    Parameters
-    ----------
-    dense : the query's dense vector (1 × d), used only for its shape here.
-    lexical_text : the query text as the lexical index expects it (expanded).
-    statement_dense : 1 × n_competencies dense similarities (NaN where not computed).
-    profile_dense : 1 × n_organisations dense similarities to profiles (NaN: none).
-    min_score : results scoring below it are left out (0 keeps everything).
-    relative_cut : results scoring below this share of the best result are left out, so
-        that a clear answer is not followed by organisations that only share a word.
-    profile_words : word-stem similarities of the query to every organisation's whole
-        profile (n_organisations), weighted by `calibration.words_weight`.
-    """
-    table = index.tables["competency"]
-    if len(table) == 0:
-        return []
-    d = _fill(statement_dense[0], calibration.dense_mean)
-    lex = _lexical(index, [lexical_text], table)[0]
-    z = calibration.statement_z(d, lex)
-    selected = np.ones(len(table), dtype=bool) if org_mask is None else org_mask[table.org_pos]
-    if exclude:
-        excluded_pos = [index.org_pos[o] for o in exclude if o in index.org_pos]
-        selected &= ~np.isin(table.org_pos, excluded_pos)
-    z_masked = np.where(selected, z, -np.inf)
-    best = np.maximum.reduceat(z_masked, table.starts)  # one per group
-    profile = calibration.profile_z(_fill(profile_dense[0], calibration.profile_mean))
-    total = best + calibration.profile_weight * profile[table.groups]
-    if profile_words is not None and calibration.words_weight:
-        total = total + calibration.words_weight * calibration.words_z(profile_words)[table.groups]
-    scores = calibration.probability(total)
-    order = np.argsort(-total, kind="stable")
-    finite = np.isfinite(best)
-    top = float(scores[finite].max()) if finite.any() else 0.0
-    floor = max(min_score, relative_cut * top)
-    hits: list[SearchHit] = []
-    for g in order:
-        if not finite[g] or scores[g] < floor:
-            continue
-        start = table.starts[g]
-        end = table.starts[g + 1] if g + 1 < len(table.starts) else len(table)
-        local = np.argsort(-z[start:end], kind="stable")[:reasons_per_hit] + start
-        matched = tuple(
-            MatchedStatement(
-                statement_id=int(table.ids[i]),
-                text=table.texts[i],
-                score=float(calibration.probability(z[i])),
-                similarity=float(d[i]),
-                lexical=float(lex[i]),
-            )
-            for i in local
-        )
-        hits.append(
-            SearchHit(
-                organisation_id=index.organisations[int(table.groups[g])].id,
-                score=float(scores[g]),
-                statements=matched,
-            )
-        )
-        if len(hits) >= limit:
-            break
-    return hits
 
 
 @dataclass(frozen=True)
@@ -273,7 +164,7 @@ def _block(
             lexical = np.full(dense.shape, calibration.lexical_mean)
             computed = np.flatnonzero(np.isfinite(dense).any(axis=0))
             lexical[:, computed] = sparse_row_dot(mine_lexical, theirs.lexical[cols[computed]])
-        z = calibration.statement_z(_fill(dense, calibration.dense_mean), lexical)
+        z = calibration.statement_z(fill_missing(dense, calibration.dense_mean), lexical)
     return _Block(cols, org_pos, groups, starts, z, calibration.probability(z))
 
 
@@ -596,7 +487,7 @@ def _answers_per_need(
         return np.zeros((block.z.shape[0], block.groups.size))
     per_need = best_per_group(block.z, block.starts)
     if profiles is not None:
-        dense = _fill(profiles.dense[:, block.groups], calibration.profile_mean)
+        dense = fill_missing(profiles.dense[:, block.groups], calibration.profile_mean)
         per_need = per_need + calibration.profile_weight * calibration.profile_z(dense)
         if profiles.words is not None and calibration.words_weight:
             per_need = per_need + calibration.words_weight * calibration.words_z(
