@@ -92,7 +92,10 @@ class DenseScorer(Protocol):
         self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
     ) -> FloatMatrix: ...
 
-    def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix: ...
+    def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
+        """Queries × organisations cosines to whole profiles; NaN for organisations outside
+        `org_mask`, without a profile, or beyond a top-k taken inside the mask."""
+        ...
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix: ...
 
@@ -383,6 +386,8 @@ class NumpyDenseScorer:
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
         sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)
         sims[:, ~self._has_profile] = np.nan
+        if org_mask is not None:
+            sims[:, ~org_mask] = np.nan
         return sims
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:

@@ -230,7 +230,16 @@ class PgDenseScorer:
             "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
             f"WHERE e.model = {_raw_literal(self.space)} AND e.role = '{PROFILE}'"
         )
-        rows, ids, sims = self._run(queries, "o.id", where, {}, self.index.size)
+        params: dict[str, Any] = {}
+        n_rows = self.index.size
+        if org_mask is not None:
+            # The top-k is taken inside the mask: a small territory is searched whole.
+            params["orgs"] = self.index.org_ids[org_mask].tolist()
+            where += " AND o.id = ANY(%(orgs)s)"
+            n_rows = int(np.count_nonzero(org_mask))
+            if n_rows == 0:
+                return out
+        rows, ids, sims = self._run(queries, "o.id", where, params, n_rows)
         pos = self.index.org_positions(ids)
         found = pos >= 0
         out[rows[found], pos[found]] = sims[found]

@@ -737,6 +737,28 @@ class TestBothDatabasesAgree(OnDemoNetwork):
                     s.organisation_id for s in ranked[1][:3]
                 ]
 
+    def test_profiles_are_scored_inside_the_territory_mask_even_by_top_k(
+        self, app: FastAPI, session: Session
+    ) -> None:
+        """A top-k over every profile would leave organisations of a small territory without
+        a profile score; both scorers take it inside the mask."""
+        matching = app.state.matching
+        loaded = matching.loaded(session)
+        exact = matching.numpy_scorer(session, loaded.index, loaded.dimension)
+        scorer = matching.scorer(session, loaded)
+        if not isinstance(scorer, NumpyDenseScorer):
+            scorer.exact_below, scorer.top_k = 0, 5
+        mask = loaded.territory_mask(make_place("departement", "13", region="93"))
+        assert 5 < mask.sum() < loaded.index.size
+        vector = matching.encode(["jardins partagés avec les habitants"], role=QUERY)
+        reference = exact.profiles(vector, None)
+        got = scorer.profiles(vector, mask)
+        assert np.isnan(got[:, ~mask]).all()
+        inside = mask & np.isfinite(reference[0])
+        computed = np.isfinite(got[0]) & inside
+        assert computed.sum() >= min(5, inside.sum())
+        assert np.allclose(got[0, computed], reference[0, computed], atol=1e-5)
+
     def test_index_rows_carry_their_content_hash(self, app: FastAPI, session: Session) -> None:
         """A rebuild after a write reuses the n-gram counts of unchanged texts by hash."""
         loaded = app.state.matching.loaded(session)
