@@ -393,6 +393,11 @@ class NumpyDenseScorer:
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
         return self._stack([self._by_id.get(int(i)) for i in ids])
 
+    def matrix(self, kind: str) -> FloatMatrix:
+        """Every vector of one statement kind: (statements × dimension) float32, rows in
+        table order."""
+        return self._matrices[kind]
+
     def vectors_by_text(self) -> dict[tuple[str, str], FloatMatrix]:
         """The vectors held, by (kind, content hash): what a rebuild can reuse."""
         out: dict[tuple[str, str], FloatMatrix] = {}

@@ -220,5 +220,6 @@ class TestBench:
             "indexing_statements_per_s",
             "first_search_after_write_seconds",
             "peak_memory_mb",
+            "floor_p95_ms",
         ):
             assert figures[key] > 0, key
