@@ -16,6 +16,10 @@ from matcher.scoring import group_rows, group_starts
 from matcher.territory import Place
 
 KINDS = ("competency", "need")
+# Embedding roles besides the statement kinds: an organisation's whole profile (also a
+# `DenseScorer.pairs` target) and a call's requirement.
+PROFILE = "profile"
+REQUIREMENT = "requirement"
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -109,7 +113,8 @@ class DenseScorer(Protocol):
         top_k: int | None,
     ) -> dict[tuple[str, str], FloatMatrix]:
         """For each (my_kind, their_kind): my statements of my_kind (ids, rows in that
-        order) against every statement of their_kind."""
+        order) against every statement of their_kind, or against every organisation's
+        profile when their_kind is PROFILE."""
         ...
 
 
@@ -377,8 +382,12 @@ class NumpyDenseScorer:
         top_k: int | None,
     ) -> dict[tuple[str, str], FloatMatrix]:
         return {
-            (my_kind, their_kind): self.statements(
-                self.statement_vectors(mine[my_kind]), their_kind, org_mask, top_k
+            (my_kind, their_kind): (
+                self.profiles(self.statement_vectors(mine[my_kind]), org_mask)
+                if their_kind == PROFILE
+                else self.statements(
+                    self.statement_vectors(mine[my_kind]), their_kind, org_mask, top_k
+                )
             )
             for my_kind, their_kind in kinds
         }

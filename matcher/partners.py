@@ -115,16 +115,19 @@ class _Block:
         return group_rows(self.org_pos, org_position)
 
 
-def _candidate_orgs(
-    dense_by_direction: list[tuple[FloatMatrix, StatementTable]], n_orgs: int
+def candidate_organisations(
+    index: NetworkIndex, dense_by_kind: dict[tuple[str, str], FloatMatrix]
 ) -> BoolArray | None:
-    """Organisations with at least one statement the dense scorer computed; None when it
-    computed every entry (a small network scored exactly: everyone is a candidate)."""
-    if all(np.isfinite(d).all() for d, _ in dense_by_direction):
+    """Organisations with at least one statement the dense scorer computed in
+    `dense_by_kind` (as `suggest_partners` takes it): the only ones a suggestion scores.
+    None when it computed every entry (a small network scored exactly: everyone is a
+    candidate). Returns an (n_organisations,) bool mask."""
+    if all(np.isfinite(d).all() for d in dense_by_kind.values()):
         return None
-    out = np.zeros(n_orgs, dtype=bool)
-    for dense, table in dense_by_direction:
+    out = np.zeros(index.size, dtype=bool)
+    for (_, their_kind), dense in dense_by_kind.items():
         if dense.size:
+            table = index.tables[their_kind]
             out[table.org_pos[np.isfinite(dense).any(axis=0)]] = True
     return out
 
@@ -228,7 +231,8 @@ def suggest_partners(
         profile when `profiles` is given for my needs), the strongest direction ranks, and
         the reciprocal (harmonic) mean of the two lifts near-ties. "peer" — we share needs
         or competencies (pooling expertise): mean of the two coverages.
-    profiles : my needs (rows, table order) against every organisation's profile.
+    profiles : my needs (rows, table order) against every organisation's profile; only
+        the `candidate_organisations` are read.
 
     Returns
     -------
@@ -250,8 +254,8 @@ def suggest_partners(
             "shared_need": ("need", "need", my_needs, needs),
             "shared_competency": ("competency", "competency", my_comps, comps),
         }
-    candidates = _candidate_orgs(
-        [(dense_by_kind[(mk, tk)], theirs) for mk, tk, _, theirs in pairs.values()], n
+    candidates = candidate_organisations(
+        index, {(mk, tk): dense_by_kind[(mk, tk)] for mk, tk, _, _ in pairs.values()}
     )
     blocks: dict[str, _Block] = {}
     for direction, (my_kind, their_kind, mine, _) in pairs.items():
@@ -343,7 +347,7 @@ def suggest_partners(
                 top(key, need_answers[row] >= weights.strong_reason)
             ):
                 entry = (tier, weighted - weights.rank_step * rank, shared)
-                if pos not in best or (not tier, -entry[1]) < (not best[pos][0], -best[pos][1]):
+                if pos not in best or entry[:2] > best[pos][:2]:  # strong first, then key
                     best[pos] = entry
         ranked = sorted(
             ((t, k, p, sh) for p, (t, k, sh) in best.items()),

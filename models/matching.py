@@ -67,10 +67,6 @@ class MatchState(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# Embedding roles besides the statement kinds (competency, need).
-PROFILE = "profile"
-REQUIREMENT = "requirement"
-
 HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_half_"
 
 

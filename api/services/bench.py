@@ -26,10 +26,10 @@ from api.services.demo import ensure_territories
 from api.services.matching import MatchingEngine
 from api.settings import Settings
 from matcher.encoders import PASSAGE, QUERY
+from matcher.index import PROFILE
 from matcher.text import content_hash
 from models import Organisation, Statement, Territory, migrate, organisation_territories
 from models.db import make_engine, make_session_factory
-from models.matching import PROFILE
 
 ACTIONS = [
     "Accompagnement",

@@ -22,6 +22,8 @@ from api.settings import Settings
 from matcher.calibration import Calibration, fit_calibration
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
+    PROFILE,
+    REQUIREMENT,
     BoolArray,
     IntArray,
     NetworkIndex,
@@ -41,7 +43,7 @@ from models import (
     organisation_territories,
 )
 from models.enums import StatementKind, Visibility
-from models.matching import PROFILE, REQUIREMENT, hnsw_index_ddl, hnsw_index_name
+from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
 

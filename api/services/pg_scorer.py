@@ -11,10 +11,9 @@ from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from matcher.encoders import FloatMatrix
-from matcher.index import BoolArray, IntArray, NetworkIndex, lookup_positions
+from matcher.index import PROFILE, BoolArray, IntArray, NetworkIndex, lookup_positions
 from matcher.scoring import FloatArray
 from models import Embedding, Organisation, Statement
-from models.matching import PROFILE
 
 
 def _raw_literal(value: str) -> str:
@@ -79,7 +78,7 @@ class PgDenseScorer:
         the caller runs `_prepare` with the largest k before the statement."""
         dim = int(self.dimension)
         distance = f"e.vector::vector({dim}) <=> q.v"
-        if n_rows * n_queries <= self.exact_below:
+        if n_rows * n_queries <= self.exact_below or (top_k is not None and top_k >= n_rows):
             return f"SELECT {source} AS id, 1 - ({distance}) AS sim FROM {where}", None
         k = min(top_k or self.top_k, n_rows)
         params[key] = k
@@ -150,6 +149,20 @@ class PgDenseScorer:
             np.count_nonzero(org_mask[table.org_pos])
         )
 
+    def _profiles_where(
+        self, org_mask: BoolArray | None, params: dict[str, Any]
+    ) -> tuple[str, int]:
+        """FROM/WHERE for the profiles of organisations inside `org_mask` (the top-k is taken
+        inside it: a small territory is searched whole), and how many rows that is."""
+        where = (
+            "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
+            f"WHERE e.model = {_raw_literal(self.space)} AND e.role = '{PROFILE}'"
+        )
+        if org_mask is None:
+            return where, self.index.size
+        params["orgs"] = self.index.org_ids[org_mask].tolist()
+        return where + " AND o.id = ANY(%(orgs)s)", int(np.count_nonzero(org_mask))
+
     def statements(
         self,
         queries: FloatMatrix,
@@ -176,25 +189,34 @@ class PgDenseScorer:
         org_mask: BoolArray | None,
         top_k: int | None,
     ) -> dict[tuple[str, str], FloatMatrix]:
-        """Every (my_kind, their_kind) in one round trip; my vectors never leave the server."""
+        """Every (my_kind, their_kind) in one round trip; my vectors never leave the server.
+        `their_kind` may be PROFILE: my statements against organisations' whole profiles
+        (columns are organisation positions)."""
         out: dict[tuple[str, str], FloatMatrix] = {}
         parts: list[str] = []
         params: dict[str, Any] = {}
         ks: list[int] = []
         dim = int(self.dimension)
         for p, (my_kind, their_kind) in enumerate(kinds):
-            table = self.index.tables[their_kind]
-            out[(my_kind, their_kind)] = np.full(
-                (len(mine[my_kind]), len(table)), np.nan, dtype=np.float32
+            n_cols = (
+                self.index.size if their_kind == PROFILE else len(self.index.tables[their_kind])
             )
-            if not mine[my_kind] or len(table) == 0:
+            out[(my_kind, their_kind)] = np.full(
+                (len(mine[my_kind]), n_cols), np.nan, dtype=np.float32
+            )
+            if not mine[my_kind] or n_cols == 0:
                 continue
-            where, n_rows = self._statements_where(their_kind, org_mask, params)
+            if their_kind == PROFILE:
+                source = "o.id"
+                where, n_rows = self._profiles_where(org_mask, params)
+            else:
+                source = "s.id"
+                where, n_rows = self._statements_where(their_kind, org_mask, params)
             if n_rows == 0:
                 continue
             params[f"mine{p}"] = [int(i) for i in mine[my_kind]]
             lateral, k = self._lateral(
-                "s.id", where, n_rows, len(mine[my_kind]), top_k, params, key=f"k{p}"
+                source, where, n_rows, len(mine[my_kind]), top_k, params, key=f"k{p}"
             )
             if k is not None:
                 ks.append(k)
@@ -217,7 +239,11 @@ class PgDenseScorer:
             here = part_of == p
             my_ids = np.asarray(mine[my_kind], dtype=np.int64)
             mine_pos = lookup_positions(my_ids, np.argsort(my_ids), mine_ids[here])
-            their_pos = self.index.tables[their_kind].positions(their_ids[here])
+            their_pos = (
+                self.index.org_positions(their_ids[here])
+                if their_kind == PROFILE
+                else self.index.tables[their_kind].positions(their_ids[here])
+            )
             found = (mine_pos >= 0) & (their_pos >= 0)
             out[(my_kind, their_kind)][mine_pos[found], their_pos[found]] = sims[here][found]
         return out
@@ -226,19 +252,10 @@ class PgDenseScorer:
         out = np.full((len(queries), self.index.size), np.nan, dtype=np.float32)
         if self.index.size == 0 or len(queries) == 0:
             return out
-        where = (
-            "embeddings e JOIN organisations o ON o.profile_hash = e.content_hash "
-            f"WHERE e.model = {_raw_literal(self.space)} AND e.role = '{PROFILE}'"
-        )
         params: dict[str, Any] = {}
-        n_rows = self.index.size
-        if org_mask is not None:
-            # The top-k is taken inside the mask: a small territory is searched whole.
-            params["orgs"] = self.index.org_ids[org_mask].tolist()
-            where += " AND o.id = ANY(%(orgs)s)"
-            n_rows = int(np.count_nonzero(org_mask))
-            if n_rows == 0:
-                return out
+        where, n_rows = self._profiles_where(org_mask, params)
+        if n_rows == 0:
+            return out
         rows, ids, sims = self._run(queries, "o.id", where, params, n_rows)
         pos = self.index.org_positions(ids)
         found = pos >= 0

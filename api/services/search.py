@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -23,8 +24,13 @@ from api.services import territories as territory_service
 from api.services.matching import Loaded, MatchingEngine
 from api.services.organisations import summary
 from matcher.encoders import QUERY, FloatMatrix
-from matcher.index import BoolArray, DenseScorer
-from matcher.partners import PartnerWeights, ProfileSignals, suggest_partners
+from matcher.index import PROFILE, BoolArray, DenseScorer
+from matcher.partners import (
+    PartnerWeights,
+    ProfileSignals,
+    candidate_organisations,
+    suggest_partners,
+)
 from matcher.search import search_organisations
 from models import Dismissal, Organisation, Territory
 
@@ -129,9 +135,7 @@ def partners(
     me = index.org_pos[organisation_id]
     level = None if within == Within.any else within.value
     mask = loaded.sharing_mask(me, level) if level else None
-    dense, profiles = partner_signals(
-        engine, loaded, scorer, me, mode, mask, engine.settings.partner_top_k
-    )
+    dense, profiles = partner_signals(loaded, scorer, me, mode, mask, engine.settings.partner_top_k)
     suggestions = suggest_partners(
         index,
         organisation_id,
@@ -196,7 +200,6 @@ def partners(
 
 
 def partner_signals(
-    engine: MatchingEngine,
     loaded: Loaded,
     scorer: DenseScorer,
     me: int,
@@ -221,8 +224,15 @@ def partner_signals(
     dense = scorer.pairs(mine, kinds, mask, top_k)
     if mode != PartnerMode.complementary or not mine["need"]:
         return dense, None
+    # Each need is also read against whole profiles, as a search for it would be: only
+    # those of the organisations a suggestion will score, exactly (no index scan).
+    candidates = candidate_organisations(index, dense)  # inside `mask` already
+    reached = index.size if candidates is None else int(np.count_nonzero(candidates))
+    to_profiles = scorer.pairs(
+        mine, [("need", PROFILE)], mask if candidates is None else candidates, reached
+    )
     profiles = ProfileSignals(
-        dense=scorer.profiles(scorer.statement_vectors(mine["need"]), mask),
+        dense=to_profiles[("need", PROFILE)],
         words=index.need_profile_words(index.tables["need"].rows_of(me)),
     )
     return dense, profiles

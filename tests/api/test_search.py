@@ -796,7 +796,6 @@ def _suggestions(
     top_k: int | None = None,
 ) -> list[Suggestion]:
     dense, profiles = partner_signals(
-        matching,
         loaded,
         scorer,
         loaded.index.org_pos[me],
