@@ -35,7 +35,7 @@ def _warm_up(app: FastAPI) -> None:
     """Load the model and build the network index before the first request needs them."""
     try:
         with app.state.session_factory() as session:
-            app.state.matching.loaded(session)
+            app.state.matching.snapshot(session)
         app.state.matching.encode(["mise en route"], role=QUERY)
     except Exception:  # a cold first request is better than a server that will not start
         log.exception("warm-up failed; the first request will load the model")

@@ -189,7 +189,7 @@ def run_bench(
         client = TestClient(app)
         start = time.perf_counter()
         with factory() as session:
-            matching.loaded(session)
+            matching.snapshot(session)
         index_build = time.perf_counter() - start
 
         with factory() as session:
@@ -268,9 +268,9 @@ def _floor(factory: Any, matching: MatchingEngine, queries: int) -> list[float]:
     vectors = matching.encode(texts, role=QUERY)
     out: list[float] = []
     with factory() as session:
-        loaded = matching.loaded(session)
-        if loaded.numpy_scorer is not None:
-            matrix = loaded.numpy_scorer.matrix("competency")
+        snapshot = matching.snapshot(session)
+        if snapshot.numpy_scorer is not None:
+            matrix = snapshot.numpy_scorer.matrix("competency")
             k = min(10, len(matrix)) - 1
             for vector in vectors:
                 t0 = time.perf_counter()
@@ -278,7 +278,7 @@ def _floor(factory: Any, matching: MatchingEngine, queries: int) -> list[float]:
                 np.argpartition(-sims, k)[: k + 1]
                 out.append((time.perf_counter() - t0) * 1000)
             return out
-        dim = int(loaded.dimension)
+        dim = int(snapshot.dimension)
         space = matching.space.replace("'", "''")
         # Literals, as the scorer writes them: the planner must see the partial index applies.
         sql = text(

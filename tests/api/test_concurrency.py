@@ -128,11 +128,11 @@ class TestIndexVersion:
     a request reads is the fake session it passes)."""
 
     @pytest.fixture
-    def engine_and_builds(
+    def matching_and_builds(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> tuple[MatchingEngine, list[int]]:
-        """An engine whose builds are recorded, and held back at a request's `gate`."""
-        engine = MatchingEngine(Settings())
+        """A matching engine whose builds are recorded, and held back at a request's `gate`."""
+        matching = MatchingEngine(Settings())
         built: list[int] = []
 
         def read_version(session: Any) -> int:
@@ -148,32 +148,34 @@ class TestIndexVersion:
             return SimpleNamespace(version=version)
 
         monkeypatch.setattr(matching_module, "current_version", read_version)
-        monkeypatch.setattr(engine, "_build", build)
-        return engine, built
+        monkeypatch.setattr(matching, "_build", build)
+        return matching, built
 
     @staticmethod
     def request(version: int, *, reading: Any = None, gate: Any = None) -> Any:
         return SimpleNamespace(version=version, reading=reading, gate=gate)
 
     def test_a_request_during_a_rebuild_waits_for_the_version_it_reads(
-        self, engine_and_builds: tuple[MatchingEngine, list[int]]
+        self, matching_and_builds: tuple[MatchingEngine, list[int]]
     ) -> None:
         """Its client's write returned before it began: the previous index would miss it."""
-        engine, built = engine_and_builds
-        assert engine.loaded(self.request(1)).version == 1
+        matching, built = matching_and_builds
+        assert matching.snapshot(self.request(1)).version == 1
         gate = SimpleNamespace(started=threading.Event(), release=threading.Event())
         answers: dict[str, int] = {}
         rebuilding = threading.Thread(
-            target=lambda: answers.update(first=engine.loaded(self.request(2, gate=gate)).version)
+            target=lambda: answers.update(
+                first=matching.snapshot(self.request(2, gate=gate)).version
+            )
         )
         rebuilding.start()
         assert gate.started.wait(10)
         # A request that read the previous version is answered at once, by the index it reads.
-        assert engine.loaded(self.request(1)).version == 1
+        assert matching.snapshot(self.request(1)).version == 1
         reading = threading.Event()
         waiting = threading.Thread(
             target=lambda: answers.update(
-                second=engine.loaded(self.request(2, reading=reading)).version
+                second=matching.snapshot(self.request(2, reading=reading)).version
             )
         )
         waiting.start()
@@ -185,11 +187,11 @@ class TestIndexVersion:
         assert built == [1, 2]  # the waiting request found the index built, and built nothing
 
     def test_a_newer_index_answers_a_request_that_read_an_older_version(
-        self, engine_and_builds: tuple[MatchingEngine, list[int]]
+        self, matching_and_builds: tuple[MatchingEngine, list[int]]
     ) -> None:
-        engine, built = engine_and_builds
-        assert engine.loaded(self.request(3)).version == 3
-        assert engine.loaded(self.request(2)).version == 3
+        matching, built = matching_and_builds
+        assert matching.snapshot(self.request(3)).version == 3
+        assert matching.snapshot(self.request(2)).version == 3
         assert built == [3]
 
 
