@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.accounts.principal import SYSTEM, Principal
 from api.matching.engine import MatchingEngine
 
 # Requests of these methods only read; any other may write.
@@ -38,3 +39,12 @@ def get_matching(request: Request) -> MatchingEngine:
 
 
 MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
+
+
+def get_viewer(request: Request) -> Principal:
+    """The account the request acts for (set by the authentication middleware)."""
+    viewer: Principal = getattr(request.state, "principal", SYSTEM)
+    return viewer
+
+
+ViewerDep = Annotated[Principal, Depends(get_viewer)]
