@@ -826,6 +826,8 @@ class TestListOrganisations:
             {"q": "nul\u0000"},
             {"legal_form": "x" * 81},
             {"territory": "93"},
+            {"territory": "commune:1300\u0000"},
+            {"cursor": "e30\u0000"},
         ],
     )
     def test_bad_parameters_are_422(self, client: TestClient, params: dict[str, Any]) -> None:
