@@ -6,11 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from api.kit.errors import install_error_handlers
+from api.accounts import endpoints as account_endpoints
+from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule, rule_of
+from api.kit.errors import install_error_handlers, problem_responses
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     app = FastAPI(
         lifespan=lifespan,
+        dependencies=[Depends(authorise)],
         title="Maillage",
         version="0.1.0",
         description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "
@@ -69,14 +73,27 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(organisation_endpoints.router)
     app.include_router(territory_endpoints.router)
     app.include_router(matching_endpoints.router)
+    app.include_router(account_endpoints.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    @app.get("/healthz", tags=["système"])
+    @app.get("/healthz", tags=["système"], openapi_extra=access(Access.public))
     def healthz() -> dict[str, str]:
         """Liveness check."""
         return {"status": "ok"}
 
+    check_every_route_has_a_rule(app)
+    _declare_auth_responses(app)
     return app
+
+
+def _declare_auth_responses(app: FastAPI) -> None:
+    """List 401 (and 403 where a rule can refuse) in each route's OpenAPI responses."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            rule = rule_of(route)
+            codes = (401,) if rule in (Access.public, Access.signed_in) else (401, 403)
+            for code, spec in problem_responses(*codes).items():
+                route.responses.setdefault(code, spec)
