@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import endpoints as account_endpoints
-from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule, rule_of
-from api.kit.errors import install_error_handlers, problem_responses
+from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
+from api.kit.errors import install_error_handlers
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
@@ -85,15 +84,4 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         return {"status": "ok"}
 
     check_every_route_has_a_rule(app)
-    _declare_auth_responses(app)
     return app
-
-
-def _declare_auth_responses(app: FastAPI) -> None:
-    """List 401 (and 403 where a rule can refuse) in each route's OpenAPI responses."""
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            rule = rule_of(route)
-            codes = (401,) if rule in (Access.public, Access.signed_in) else (401, 403)
-            for code, spec in problem_responses(*codes).items():
-                route.responses.setdefault(code, spec)

@@ -19,7 +19,7 @@ from api.matching.schemas import (
     Within,
 )
 
-router = APIRouter(tags=["mise en relation"])
+router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

@@ -13,7 +13,9 @@ from api.organisations import service
 from api.organisations.schemas import OrganisationIn, OrganisationOut, OrganisationPage
 from models.enums import OrganisationKind
 
-router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
+router = APIRouter(
+    prefix="/api/v1/organisations", tags=["organisations"], responses=problem_responses(401, 403)
+)
 
 
 @router.get(
