@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
@@ -119,8 +119,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings, session: Session) -> FastAPI:
     app = create_app(settings)
 
-    def _test_session() -> Iterator[Session]:
+    def _test_session(request: Request) -> Iterator[Session]:
         # Same contract as production: the request's work is undone if it fails.
+        session.info["principal"] = getattr(request.state, "principal", None)
         with session.begin_nested():
             yield session
 

@@ -27,6 +27,8 @@ def get_session(request: Request) -> Iterator[Session]:
     reads = request.method in READ_METHODS
     factory = state.session_factory if reads else state.write_session_factory
     with factory() as session, session.begin():
+        # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
+        session.info["principal"] = getattr(request.state, "principal", None)
         yield session
 
 
