@@ -6,10 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.accounts import endpoints as account_endpoints
+from api.audit import endpoints as audit_endpoints
+from api.audit.service import install_audit
+from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
@@ -43,6 +47,7 @@ def _warm_up(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    install_audit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +59,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     app = FastAPI(
         lifespan=lifespan,
+        dependencies=[Depends(authorise)],
         title="Maillage",
         version="0.1.0",
         description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "
@@ -70,14 +76,17 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(organisation_endpoints.statements_router)
     app.include_router(territory_endpoints.router)
     app.include_router(matching_endpoints.router)
+    app.include_router(account_endpoints.router)
+    app.include_router(audit_endpoints.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    @app.get("/healthz", tags=["système"])
+    @app.get("/healthz", tags=["système"], openapi_extra=access(Access.public))
     def healthz() -> dict[str, str]:
         """Liveness check."""
         return {"status": "ok"}
 
+    check_every_route_has_a_rule(app)
     return app

@@ -12,18 +12,20 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
+from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.kit.deps import Reader, get_reader, get_session
+from api.kit.deps import Reader, get_auth_session, get_reader, get_session
 from api.kit.settings import REPO_ROOT, Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
 from models import migrate
 from models.db import is_sqlite, make_engine
+from models.enums import AccountRole
 
 FIXTURES = REPO_ROOT / "fixtures"
 
@@ -117,8 +119,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings, session: Session) -> FastAPI:
     app = create_app(settings)
 
-    def _test_session() -> Iterator[Session]:
+    def _test_session(request: Request) -> Iterator[Session]:
         # Same contract as production: the request's work is undone if it fails.
+        session.info["principal"] = getattr(request.state, "principal", None)
         with session.begin_nested():
             yield session
 
@@ -131,12 +134,30 @@ def app(settings: Settings, session: Session) -> FastAPI:
         return read
 
     app.dependency_overrides[get_session] = _test_session
+    app.dependency_overrides[get_auth_session] = _test_session
     app.dependency_overrides[get_reader] = _test_reader
     return app
 
 
+def bearer(session: Session, role: AccountRole, organisation_ids: list[int] | None = None) -> str:
+    """The Authorization header value of a new account's token, in the test's transaction."""
+    account = create_account(
+        session, name=f"Compte de test ({role.value})", role=role, organisation_ids=organisation_ids
+    )
+    return "Bearer " + issue_token(session, account, expires_at=None).secret
+
+
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI, session: Session) -> Iterator[TestClient]:
+    """A client acting as an admin (sees and may do everything): tests of what a role may
+    not do make their own clients (`anonymous_client`, `bearer`)."""
+    headers = {"Authorization": bearer(session, AccountRole.admin)}
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

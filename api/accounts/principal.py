@@ -42,6 +42,9 @@ class Principal:
         return self.sees_everything or self.belongs_to(organisation_id)
 
 
+# A request without a token, on a public route: a member of no organisation.
+ANONYMOUS = Principal(account_id=None, role=AccountRole.member, name="anonyme")
+
 # What a service is given when nobody in particular asks (commands, the demo, tools):
 # the whole network, as the coordinator sees it.
 SYSTEM = Principal(account_id=None, role=AccountRole.admin, name="système")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
 from api.kit.errors import problem_responses
 from api.organisations import service
@@ -22,8 +23,12 @@ from api.organisations.schemas import (
 )
 from models.enums import OrganisationKind, StatementKind
 
-router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
-statements_router = APIRouter(prefix="/api/v1/statements", tags=["organisations"])
+router = APIRouter(
+    prefix="/api/v1/organisations", tags=["organisations"], responses=problem_responses(401, 403)
+)
+statements_router = APIRouter(
+    prefix="/api/v1/statements", tags=["organisations"], responses=problem_responses(401, 403)
+)
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 StatementId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -45,7 +50,12 @@ Cursor = Annotated[
 ]
 
 
-@router.get("", response_model=OrganisationPage, responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=OrganisationPage,
+    responses=problem_responses(422),
+    openapi_extra=access(Access.signed_in),
+)
 def list_organisations(
     session: SessionDep,
     viewer: ViewerDep,
@@ -103,6 +113,7 @@ def list_organisations(
     response_model=OrganisationOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422),
+    openapi_extra=access(Access.coordinator),
 )
 def create_organisation(
     session: SessionDep,
@@ -119,7 +130,10 @@ def create_organisation(
 
 
 @router.get(
-    "/{organisation_id}", response_model=OrganisationOut, responses=problem_responses(404, 422)
+    "/{organisation_id}",
+    response_model=OrganisationOut,
+    responses=problem_responses(404, 422),
+    openapi_extra=access(Access.signed_in),
 )
 def get_organisation(
     session: SessionDep, viewer: ViewerDep, organisation_id: OrganisationId
@@ -133,6 +147,7 @@ def get_organisation(
     "/{organisation_id}",
     response_model=OrganisationOut,
     responses=problem_responses(403, 404, 409, 422),
+    openapi_extra=access(Access.organisation),
 )
 def update_organisation(
     session: SessionDep,
@@ -151,6 +166,7 @@ def update_organisation(
     "/{organisation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404, 422),
+    openapi_extra=access(Access.organisation),
 )
 def archive_organisation(
     session: SessionDep, matching: MatchingDep, viewer: ViewerDep, organisation_id: OrganisationId
@@ -164,6 +180,7 @@ def archive_organisation(
     "/{organisation_id}/statements",
     response_model=StatementPage,
     responses=problem_responses(404, 422),
+    openapi_extra=access(Access.signed_in),
 )
 def list_statements(
     session: SessionDep,
@@ -186,6 +203,7 @@ def list_statements(
     response_model=StatementOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(403, 404, 422),
+    openapi_extra=access(Access.organisation),
 )
 def create_statement(
     session: SessionDep,
@@ -203,7 +221,10 @@ def create_statement(
 
 
 @statements_router.get(
-    "/{statement_id}", response_model=StatementOut, responses=problem_responses(404, 422)
+    "/{statement_id}",
+    response_model=StatementOut,
+    responses=problem_responses(404, 422),
+    openapi_extra=access(Access.signed_in),
 )
 def get_statement(
     session: SessionDep, viewer: ViewerDep, statement_id: StatementId
@@ -213,7 +234,10 @@ def get_statement(
 
 
 @statements_router.patch(
-    "/{statement_id}", response_model=StatementOut, responses=problem_responses(403, 404, 422)
+    "/{statement_id}",
+    response_model=StatementOut,
+    responses=problem_responses(403, 404, 422),
+    openapi_extra=access(Access.organisation),
 )
 def update_statement(
     session: SessionDep,
@@ -232,6 +256,7 @@ def update_statement(
     "/{statement_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404, 422),
+    openapi_extra=access(Access.organisation),
 )
 def delete_statement(
     session: SessionDep,

@@ -248,10 +248,12 @@ def create_organisation(
 ) -> Organisation:
     """Create an organisation; with `matching`, embed its statements in the same transaction.
 
-    Any authenticated viewer may create one. Raises Conflict (its SIREN is taken, by an
-    archived organisation too), InvalidInput (an unknown territory)."""
-    # TODO(auth): once bearer tokens land, make a member viewer a member of the new
-    # organisation (and refuse anonymous principals); accounts are not modelled here.
+    Who may create one is the route's access rule (`api.kit.auth`: the coordinator and
+    admins). Raises Conflict (its SIREN is taken, by an archived organisation too),
+    InvalidInput (an unknown territory)."""
+    # TODO(auth): should members be allowed to create organisations again, make the
+    # creating member a member of the new one here (accounts are `api.accounts`').
+    del viewer
     org = Organisation(slug=slug)
     _copy(org, data)
     # Encoded before the request's first statement: on SQLite that statement takes the

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, insert, select, text
 
+from api.accounts.service import create_account, issue_token
 from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
@@ -30,6 +31,7 @@ from matcher.index import PROFILE
 from matcher.text import content_hash
 from models import Organisation, Statement, Territory, migrate, organisation_territories
 from models.db import make_engine, make_session_factory
+from models.enums import AccountRole
 
 ACTIONS = [
     "Accompagnement",
@@ -186,7 +188,10 @@ def run_bench(
 
         app = create_app(settings.model_copy(update={"database_url": url}))
         app.state.matching = matching
-        client = TestClient(app)
+        with factory() as session, session.begin():  # requests carry a token, as real ones do
+            account = create_account(session, name="Banc d'essai", role=AccountRole.coordinator)
+            secret = issue_token(session, account, expires_at=None).secret
+        client = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
         start = time.perf_counter()
         with factory() as session:
             matching.snapshot(session)

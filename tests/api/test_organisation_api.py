@@ -1,7 +1,9 @@
 """The organisation API complete: partial updates, archiving, statements, lists, privacy.
 
-The viewer is set through `app.dependency_overrides[get_viewer]` (no token needed); without
-an override a request acts for the whole network (`SYSTEM`).
+The `client` fixture sends an admin token; the services' own rules (what a viewer may see
+and change) are tested by setting the viewer through `app.dependency_overrides[get_viewer]`,
+and once end to end with member tokens (`TestWithTokens`). Who may call each route at all is
+the permission matrix's (tests/api/test_permissions.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from models import (
     Organisation,
 )
 from models.enums import AccountRole
+from tests.conftest import bearer
 from tests.factories import make_organisation
 
 ORGS = "/api/v1/organisations"
@@ -204,7 +207,8 @@ class TestUpdateOrganisation:
         locs = field_locs(response)
         assert any(found[: len(loc)] == loc for found in locs), locs
         after = client.get(f"{ORGS}/{org['id']}").json()
-        assert after | {"updated_at": org["updated_at"]} == org
+        stamps = {"created_at": None, "updated_at": None}
+        assert after | stamps == org | stamps
 
     def test_body_must_be_an_object(self, client: TestClient) -> None:
         org = create(client)
@@ -316,6 +320,21 @@ class TestArchive:
         other = create(client, name="Autre Office")
         response = client.patch(f"{ORGS}/{other['id']}", json={"siren": "552100554"})
         assert_problem(response, 409, "Ancien Office", "archivée")
+
+    def test_archiving_and_edits_are_in_the_audit_trail(self, client: TestClient) -> None:
+        org = create(client)
+        statement = org["statements"][0]["id"]
+        client.patch(f"{STATEMENTS}/{statement}", json={"text": "Médiation locative"})
+        client.delete(f"{ORGS}/{org['id']}")
+        trail = client.get(
+            "/api/v1/audit", params={"object_type": "organisation", "object_id": org["id"]}
+        ).json()["items"]
+        assert [e["action"] for e in trail][:1] == ["archive"]
+        edits = client.get(
+            "/api/v1/audit", params={"object_type": "statement", "object_id": statement}
+        ).json()["items"]
+        assert edits[0]["action"] == "update"
+        assert edits[0]["details"]["changes"]["text"][1] == "Médiation locative"
 
     def test_archiving_bumps_the_index_version(self, client: TestClient, session: Session) -> None:
         org = create(client)
@@ -630,13 +649,6 @@ class TestPrivacy:
         assert client.delete(f"{STATEMENTS}/{statement}").status_code == 204
         assert client.delete(f"{ORGS}/{org['id']}").status_code == 204
 
-    def test_any_principal_may_create_an_organisation(
-        self, client: TestClient, as_viewer: SetViewer
-    ) -> None:
-        as_viewer(member_of())
-        response = client.post(ORGS, json={"name": "Nouvelle asso", "kind": "association"})
-        assert response.status_code == 201, response.text
-
     def test_outsiders_listing_shows_no_contacts(
         self, client: TestClient, as_viewer: SetViewer
     ) -> None:
@@ -646,6 +658,46 @@ class TestPrivacy:
         assert body["items"]
         assert all("contacts" not in item for item in body["items"])
         assert "Camille" not in client.get(ORGS).text
+
+
+class TestWithTokens:
+    """The same rules end to end, the viewer being the account of a bearer token."""
+
+    def test_a_member_of_another_organisation(
+        self, client: TestClient, anonymous_client: TestClient, session: Session
+    ) -> None:
+        org = organisation_with_secret(client)
+        other = create(client, name="Voisin")
+        auth = {"Authorization": bearer(session, AccountRole.member, [other["id"]])}
+        body = anonymous_client.get(f"{ORGS}/{org['id']}", headers=auth).json()
+        assert body["contacts"] is None
+        assert SECRET not in str(body)
+        hidden = org["statements"][1]["id"]
+        assert_problem(anonymous_client.get(f"{STATEMENTS}/{hidden}", headers=auth), 404)
+        refused = anonymous_client.patch(
+            f"{ORGS}/{org['id']}", json={"name": "Piraté"}, headers=auth
+        )
+        assert_problem(refused, 403)
+        assert SECRET not in refused.text
+        created = anonymous_client.post(
+            ORGS, json={"name": "Nouvelle", "kind": "other"}, headers=auth
+        )
+        assert_problem(created, 403)
+
+    def test_a_member_of_the_organisation(
+        self, client: TestClient, anonymous_client: TestClient, session: Session
+    ) -> None:
+        org = organisation_with_secret(client)
+        auth = {"Authorization": bearer(session, AccountRole.member, [org["id"]])}
+        body = anonymous_client.get(f"{ORGS}/{org['id']}", headers=auth).json()
+        assert [c["name"] for c in body["contacts"]] == ["Camille Roux"]
+        assert SECRET in str(body)
+        hidden = org["statements"][1]["id"]
+        changed = anonymous_client.patch(
+            f"{STATEMENTS}/{hidden}", json={"visibility": "network"}, headers=auth
+        )
+        assert changed.status_code == 200, changed.text
+        assert anonymous_client.delete(f"{ORGS}/{org['id']}", headers=auth).status_code == 204
 
 
 def names(page: dict[str, Any]) -> list[str]:

@@ -108,10 +108,10 @@ class TestArchivedAt:
         def columns() -> set[str]:
             return {c["name"] for c in inspect(scratch_engine).get_columns("organisations")}
 
-        migrate.upgrade(scratch_engine, "0003")
+        migrate.upgrade(scratch_engine, "0005")
         assert "archived_at" not in columns()
-        migrate.upgrade(scratch_engine, "0004_archived_at")
+        migrate.upgrade(scratch_engine, "0006_archived_at")
         assert "archived_at" in columns()
-        migrate.downgrade(scratch_engine, "0003")
+        migrate.downgrade(scratch_engine, "0005")
         assert "archived_at" not in columns()
         assert {"name", "siren", "profile_hash"} <= columns()
