@@ -251,8 +251,8 @@ def create_organisation(
     Who may create one is the route's access rule (`api.kit.auth`: the coordinator and
     admins). Raises Conflict (its SIREN is taken, by an archived organisation too),
     InvalidInput (an unknown territory)."""
-    # TODO(auth): should members be allowed to create organisations again, make the
-    # creating member a member of the new one here (accounts are `api.accounts`').
+    # TODO(auth): if members may one day create organisations, make the creating member
+    # a member of the new one here (memberships are `api.accounts`').
     del viewer
     org = Organisation(slug=slug)
     _copy(org, data)
