@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
     app.include_router(organisation_endpoints.router)
+    app.include_router(organisation_endpoints.statements_router)
     app.include_router(territory_endpoints.router)
     app.include_router(matching_endpoints.router)
     app.include_router(account_endpoints.router)

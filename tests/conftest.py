@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.kit.deps import get_auth_session, get_session
+from api.kit.deps import Reader, get_auth_session, get_reader, get_session
 from api.kit.settings import REPO_ROOT, Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
@@ -125,8 +125,17 @@ def app(settings: Settings, session: Session) -> FastAPI:
         with session.begin_nested():
             yield session
 
+    def _test_reader() -> Reader:
+        # The test's rows live in its open transaction: a write's look-ahead reads them
+        # through the same session.
+        def read() -> AbstractContextManager[Session]:
+            return nullcontext(session)
+
+        return read
+
     app.dependency_overrides[get_session] = _test_session
     app.dependency_overrides[get_auth_session] = _test_session
+    app.dependency_overrides[get_reader] = _test_reader
     return app
 
 

@@ -162,6 +162,25 @@ class MatchingEngine:
             vectors.update((k, by_hash[k[1]]) for k in todo)
         return vectors
 
+    def unembedded(
+        self, session: Session, texts: Mapping[tuple[str, str], str]
+    ) -> dict[tuple[str, str], str]:
+        """The texts, keyed by (role, content hash), that this space has no vector of yet."""
+        keys = list(texts)
+        known: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            known.update(
+                (role, h)
+                for role, h in session.execute(
+                    select(Embedding.role, Embedding.content_hash).where(
+                        Embedding.model == self.space,
+                        Embedding.content_hash.in_([h for _, h in chunk]),
+                    )
+                )
+            )
+        return {k: v for k, v in texts.items() if k not in known}
+
     def ensure_embeddings(
         self,
         session: Session,
@@ -176,22 +195,9 @@ class MatchingEngine:
         how many (`on_missing` hears it before the work, `progress` after each batch).
         `encoded` holds vectors `embed` computed beforehand, outside the transaction; the
         others are encoded here."""
-        keys = list(texts)
-        known: set[tuple[str, str]] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            known.update(
-                (role, h)
-                for role, h in session.execute(
-                    select(Embedding.role, Embedding.content_hash).where(
-                        Embedding.model == self.space,
-                        Embedding.content_hash.in_([h for _, h in chunk]),
-                    )
-                )
-            )
         # In key order: concurrent writers of shared texts take the cache's row locks in the
         # same order, so they queue instead of deadlocking.
-        missing = sorted(k for k in keys if k not in known)
+        missing = sorted(self.unembedded(session, texts))
         if on_missing:
             on_missing(len(missing))
         for start in range(0, len(missing), batch_size):
@@ -281,6 +287,11 @@ class MatchingEngine:
         texts = organisation_texts(org)
         org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
         self.ensure_embeddings(session, texts, encoded=encoded)
+        bump_version(session)
+
+    def organisation_archived(self, session: Session) -> None:
+        """Mark the index stale, in the same transaction, after an organisation was archived:
+        the next snapshot leaves it out (`read_network`)."""
         bump_version(session)
 
     # --- reading -------------------------------------------------------------------
