@@ -14,6 +14,7 @@ from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
 from api.imports import endpoints as import_endpoints
+from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers
 from api.kit.settings import Settings, get_settings
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
+    install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
     app.include_router(organisation_endpoints.statements_router)
     app.include_router(territory_endpoints.router)

@@ -112,7 +112,11 @@ def session(connection: Connection) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path, fixtures_dir=FIXTURES)
+    # Rate limits are tested on their own (tests/api/test_abuse.py), not counted in tests
+    # that send hundreds of searches.
+    return Settings(
+        database_url=database_url, data_dir=tmp_path, fixtures_dir=FIXTURES, rate_limits=False
+    )
 
 
 @pytest.fixture

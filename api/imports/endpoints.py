@@ -79,7 +79,7 @@ UploadDep = Annotated[bytes, Depends(read_upload)]
     "/imports/organisations",
     response_model=ImportReport,
     responses=problem_responses(413, 415, 422),
-    openapi_extra={**access(Access.coordinator), **_IMPORT_BODY},
+    openapi_extra={**access(Access.coordinator, costly=True), **_IMPORT_BODY},
 )
 def import_organisations(
     session: SessionDep,
@@ -109,7 +109,7 @@ def import_organisations(
         },
         **problem_responses(422),
     },
-    openapi_extra=access(Access.coordinator),
+    openapi_extra=access(Access.coordinator, costly=True),
 )
 def export_organisations(
     session: SessionDep,

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.principal import ANONYMOUS
-from api.accounts.service import authenticate
+from api.accounts.service import authenticate, token_prefix
+from api.kit.abuse import RateLimits
 from api.kit.deps import AuthSessionDep
 from api.kit.errors import Forbidden, Unauthorized
 from models import Statement
@@ -47,9 +48,13 @@ class Access(StrEnum):
     admin = "admin"
 
 
-def access(rule: Access) -> dict[str, Any]:
-    """`openapi_extra` of a route: its access rule."""
-    return {ACCESS_KEY: rule.value}
+COSTLY_KEY = "x-costly"
+
+
+def access(rule: Access, *, costly: bool = False) -> dict[str, Any]:
+    """`openapi_extra` of a route: its access rule, and whether it is costly (searches and
+    suggestions: rate-limited per token and per address)."""
+    return {ACCESS_KEY: rule.value, **({COSTLY_KEY: True} if costly else {})}
 
 
 def rule_of(route: APIRoute) -> Access | None:
@@ -93,7 +98,8 @@ def authorise(
     """Authenticate the bearer token and apply the route's rule; the principal is left on
     `request.state.principal` for `ViewerDep`. Raises Unauthorized (401: no token, or one
     that does not authenticate; a token sent to a public route must authenticate too) or
-    Forbidden (403)."""
+    Forbidden (403), TooManyRequests (429: too many failed tokens from this address or
+    with this token prefix, or too many costly requests)."""
     route = request.scope.get("route")
     rule = rule_of(route) if isinstance(route, APIRoute) else Access.public
     if rule is None:  # create_app refuses such an app; never grant by omission
@@ -107,8 +113,18 @@ def authorise(
             )
         request.state.principal = ANONYMOUS
         return
-    principal = authenticate(session, credentials.credentials)
+    limits: RateLimits = request.app.state.rate_limits
+    address = request.client.host if request.client else "inconnue"
+    prefix = token_prefix(credentials.credentials)
+    limits.check_authentication(address, prefix)
+    try:
+        principal = authenticate(session, credentials.credentials)
+    except Unauthorized:
+        limits.authentication_failed(address, prefix)
+        raise
     request.state.principal = principal
+    if isinstance(route, APIRoute) and (route.openapi_extra or {}).get(COSTLY_KEY):
+        limits.costly(address, str(principal.account_id))
     if rule == Access.admin and not principal.is_admin:
         raise Forbidden("Réservé aux administrateurs.")
     if rule == Access.coordinator and not principal.sees_everything:

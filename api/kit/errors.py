@@ -24,6 +24,7 @@ TITLES_FR: dict[int, str] = {
     413: "Requête trop volumineuse",
     415: "Type de contenu non pris en charge",
     422: "Données invalides",
+    429: "Trop de requêtes",
     500: "Erreur interne",
 }
 
@@ -33,10 +34,18 @@ class AppError(Exception):
     type_slug = "bad-request"
     headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
+        if headers:
+            self.headers = {**self.headers, **headers}
 
 
 class InvalidInput(AppError):
@@ -67,6 +76,13 @@ class PayloadTooLarge(AppError):
 class UnsupportedMediaType(AppError):
     status_code = 415
     type_slug = "unsupported-media-type"
+
+
+class TooManyRequests(AppError):
+    """Rate limit reached; `Retry-After` (seconds) says when to try again."""
+
+    status_code = 429
+    type_slug = "too-many-requests"
 
 
 class Unauthorized(AppError):
