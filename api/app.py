@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(matching_endpoints.router)
     app.include_router(account_endpoints.router)
     app.include_router(audit_endpoints.router)
+    app.include_router(import_endpoints.router)
 
     @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -65,6 +66,16 @@ class Conflict(AppError):
 class Forbidden(AppError):
     status_code = 403
     type_slug = "forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    type_slug = "payload-too-large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    type_slug = "unsupported-media-type"
 
 
 class TooManyRequests(AppError):
@@ -162,8 +173,13 @@ _PYDANTIC_FR: dict[str, str] = {
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return french_errors(exc.errors())
+
+
+def french_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as `{"loc", "msg", "type"}` entries with French messages."""
     out = []
-    for err in exc.errors():
+    for err in raw:
         kind = str(err.get("type", "value_error"))
         message = _PYDANTIC_FR.get(kind, "Valeur invalide.")
         ctx = err.get("ctx") or {}

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         description="When a request compares at most this many (query, statement) pairs, "
         "PostgreSQL scores them all exactly instead of walking the HNSW index.",
     )
+    import_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest file POST /api/v1/imports/organisations accepts, in bytes "
+        "(refused with 413 before it is read whole).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     # Abuse: limits in the `limits` package's notation ("20/minute", "1000/hour"), kept in

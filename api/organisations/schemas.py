@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -23,6 +23,15 @@ from models.enums import OrganisationKind, StatementKind, Visibility
 Kind = Annotated[OrganisationKind, Field(strict=False)]
 SKind = Annotated[StatementKind, Field(strict=False)]
 Vis = Annotated[Visibility, Field(strict=False)]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite gives timestamps back naive; they were written in UTC. One spelling in responses
+    # whichever way the row was read (just written, or reloaded after a rollback).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -232,8 +241,8 @@ class OrganisationOut(OrganisationSummary):
         description="Its statements; those of visibility coordinator only for its members and "
         "the coordinator."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class OrganisationSort(StrEnum):
