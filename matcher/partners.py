@@ -273,7 +273,7 @@ def suggest_partners(
     for direction, (my_kind, their_kind, mine, _) in pairs.items():
         blocks[direction] = _block(
             index,
-            calibration,
+            calibration.for_pair(my_kind, their_kind),  # peer pairs have their own scale
             mine,
             my_kind,
             dense_by_kind[(my_kind, their_kind)],
