@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from api.kit.settings import Settings
 from api.matching.pgvector import PgDenseScorer
 from api.matching.repository import bump_version, current_version, read_network, vectors_query
-from matcher.calibration import Calibration, fit_calibration
+from matcher.calibration import Calibration, fit_from_sample
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
@@ -414,24 +414,18 @@ class MatchingEngine:
         lexical_rows = vstack(
             [table.lexical[i] if i < len(table) else others.lexical[i - len(table)] for i in sample]
         )
-        dense = vectors @ vectors.T
-        lexical = (lexical_rows @ lexical_rows.T).toarray()
-        upper = np.triu_indices(len(sample), k=1)
+        kinds = ["competency" if i < len(table) else "need" for i in sample]
         # A query is statement-like: profiles are scored against statements, not profiles.
         profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
-        profile_pairs = (vectors @ profiles.T).ravel()
-        profile_pairs = profile_pairs[np.abs(profile_pairs) > 0]
-        word_pairs = np.zeros(0)
+        words = None
         if index.words is not None and index.profile_words is not None:
             texts = [
                 self.expand(table.texts[i] if i < len(table) else others.texts[i - len(table)])
                 for i in sample
             ]
-            word_pairs = (
-                (index.words.transform(texts) @ index.profile_words[:300].T).toarray().ravel()
-            )
-        return fit_calibration(
-            dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
+            words = (index.words.transform(texts) @ index.profile_words[:300].T).toarray()
+        return fit_from_sample(
+            vectors, lexical_rows, kinds, profiles, words, base=self.calibration_base
         )
 
     def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
