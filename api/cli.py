@@ -209,9 +209,9 @@ def eval_command(
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
     from api.tools.evaluation import (
-        METHODS,
         MethodResult,
         PartnerResult,
+        all_methods,
         encoder_speed,
         run_evaluation,
         speed_encoders,
@@ -272,9 +272,12 @@ def eval_command(
 
     console.print(
         f"Modèle réglé : {settings.model} ; seuil de score : {settings.search_min_score} ; "
-        "méthodes sans préfixe : USE multilingue"
+        f"méthodes sans préfixe : {settings.model} (« default » : ce que sert l'API)"
     )
-    run_evaluation(settings, limit=limit, on_method=show, on_partners=show_partners)
+    methods = all_methods(settings.model)
+    run_evaluation(
+        settings, methods=methods, limit=limit, on_method=show, on_partners=show_partners
+    )
     console.print(table)
     console.print("Suggestions de partenaires (complémentaires) contre la recherche fusionnée :")
     console.print(partner_table)
@@ -284,7 +287,7 @@ def eval_command(
     speeds = Table(
         "encodeur", "chargement du modèle", "une recherche", "débit", "énoncés", "temps CPU"
     )
-    for name in speed_encoders(METHODS):
+    for name in speed_encoders(methods, settings.model):
         speed = encoder_speed(settings, name)
         label = speed.encoder.split("@")[0] + (" (tout poids)" if "@" in speed.encoder else "")
         console.print(

@@ -39,8 +39,9 @@ USE_MULTILINGUAL = "use-multilingual-v3"
 MINILM = "all-MiniLM-L6-v2"
 E5_SMALL = "multilingual-e5-small"
 # multilingual-e5-small and USE in one space, 0.7 / 0.3: the best full method of
-# `maillage eval` (nDCG@10 0.587, USE alone 0.578, e5 alone 0.564).
-DEFAULT_MODEL = USE_MULTILINGUAL
+# `maillage eval`, for search (nDCG@10 0.597, USE alone 0.582, e5 alone 0.579) and for
+# partner suggestions (0.593, USE alone 0.581).
+DEFAULT_MODEL = "e5+use@0.7"
 # Short names, used in blend names ("e5+use@0.6") and accepted wherever a model is named.
 ALIASES = {"use": USE_MULTILINGUAL, "e5": E5_SMALL, "minilm": MINILM}
 _SHORT = {model: alias for alias, model in ALIASES.items()}

@@ -55,6 +55,7 @@ def search_organisations(
     relative_cut: float = 0.0,
     reasons_per_hit: int = 3,
     profile_words: FloatArray | None = None,
+    min_dense_z: float | None = None,
 ) -> list[SearchHit]:
     """Organisations ranked by how well their competencies (and profile) answer a query.
 
@@ -69,6 +70,11 @@ def search_organisations(
         that a clear answer is not followed by organisations that only share a word.
     profile_words : word-stem similarities of the query to every organisation's whole
         profile (n_organisations), weighted by `calibration.words_weight`.
+    min_dense_z : when given, an organisation is left out unless one of its competencies
+        or its whole profile is semantically closer to the query than this many standard
+        deviations above a random pair (dense z-score): what only shares words with the
+        query (its lexical and word-stem signals alone) is not an answer, whatever the
+        encoder's spread of cosines. None keeps everything.
     """
     table = index.tables["competency"]
     if len(table) == 0:
@@ -89,6 +95,11 @@ def search_organisations(
     scores = calibration.probability(total)
     order = np.argsort(-total, kind="stable")
     finite = np.isfinite(best)
+    if min_dense_z is not None:
+        dense_z = np.where(selected, (d - calibration.dense_mean) / calibration.dense_std, -np.inf)
+        semantic = np.maximum.reduceat(dense_z, table.starts) > min_dense_z
+        semantic |= profile[table.groups] > min_dense_z
+        finite &= semantic
     top = float(scores[finite].max()) if finite.any() else 0.0
     floor = max(min_score, relative_cut * top)
     hits: list[SearchHit] = []

@@ -31,10 +31,13 @@ PEER = "peer"
 @dataclass(frozen=True)
 class SearchCuts:
     """Which hits a search keeps. `min_score`: hits scoring below it (a probability, 0–1)
-    are left out; `relative_cut`: so are hits below this share of the best hit's score."""
+    are left out; `relative_cut`: so are hits below this share of the best hit's score;
+    `min_dense_z`: so are hits none of whose competencies, nor whose profile, is
+    semantically closer to the query than that (dense z-score; None: no such cut)."""
 
     min_score: float = 0.0
     relative_cut: float = 0.0
+    min_dense_z: float | None = None
 
 
 @dataclass
@@ -89,6 +92,7 @@ class NetworkSnapshot:
             profile_words=self.index.profile_word_similarity(expanded),
             min_score=cuts.min_score,
             relative_cut=cuts.relative_cut,
+            min_dense_z=cuts.min_dense_z,
         )
 
     def partners(

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     )
     fixtures_dir: Path = Field(default=REPO_ROOT / "fixtures")
     model: str = Field(
-        default="use-multilingual-v3",
+        # matcher.encoders.DEFAULT_MODEL (a test holds them equal; importing it here would
+        # load numpy and scikit-learn with the settings).
+        default="e5+use@0.7",
         description="Dense encoder: multilingual-e5-small (e5), use-multilingual-v3 (use), "
         "all-MiniLM-L6-v2 (minilm), a local sentence-transformers model folder, or a blend "
         "of models in one space, 'e5+use@0.7' weighing e5 0.7 and USE 0.3. Never fetched "
@@ -60,6 +62,15 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Search results scoring below this share of the best one are left out.",
+    )
+    search_min_dense_z: float | None = Field(
+        default=0.0,
+        ge=-5,
+        le=5,
+        description="Search leaves out organisations none of whose competencies, nor whose "
+        "whole profile, is semantically closer to the query than a random pair of statements "
+        "by this many standard deviations (dense z-score): they only share words with it. "
+        "Empty: no such cut.",
     )
     pg_top_k: int = Field(
         default=100,

@@ -53,6 +53,7 @@ def search(
         cuts=SearchCuts(
             min_score=matching.settings.search_min_score,
             relative_cut=matching.settings.search_relative_cut,
+            min_dense_z=matching.settings.search_min_dense_z,
         ),
     )
     orgs = repository.organisations_to_show(session, [h.organisation_id for h in hits])

@@ -18,7 +18,16 @@ from api.matching.engine import MatchingEngine, reindex
 from api.matching.schemas import PartnerMode, Within
 from api.matching.service import partners, search
 from api.tools.demo import ensure_territories, load_organisations
-from matcher.encoders import E5_SMALL, PASSAGE, QUERY, USE_MULTILINGUAL, make_encoder, parse_blend
+from matcher.encoders import (
+    E5_SMALL,
+    PASSAGE,
+    QUERY,
+    USE_MULTILINGUAL,
+    blend_name,
+    canonical_model,
+    make_encoder,
+    parse_blend,
+)
 from matcher.evaluation import Scores, evaluate, merge_rankings, partner_judgements
 from models import Organisation, Statement, migrate
 from models.db import make_engine, make_session_factory
@@ -33,12 +42,15 @@ class Method:
     thesaurus: bool
     profile: bool  # the profile signals, at the settings' weights
     words: bool
-    encoder: str = USE_MULTILINGUAL  # the dense model or blend (MAILLAGE_MODEL)
+    # The dense model or blend; None: the configured one (MAILLAGE_MODEL), which is what
+    # the API serves.
+    encoder: str | None = None
 
 
+# The methods of the configured model, unprefixed; "default" is what the API does.
 METHODS: tuple[Method, ...] = (
     Method("lexical", "TF-IDF caractères 3–5", 0.0, False, False, False),
-    Method("dense", "USE multilingue (cosinus)", 1.0, False, False, False),
+    Method("dense", "dense (cosinus)", 1.0, False, False, False),
     Method("blend", "0,5 × TF-IDF + 0,5 × dense (z-scores)", 0.5, False, False, False),
     Method("blend+thesaurus", "mélange, textes enrichis par le thésaurus", 0.5, True, False, False),
     Method(
@@ -58,16 +70,31 @@ METHODS: tuple[Method, ...] = (
         True,
     ),
 )
+# The other encoders measured beside it (one of them may be the configured model: it is
+# then left out, its figures are the unprefixed ones).
+COMPARED_ENCODERS: tuple[tuple[str, str], ...] = (
+    (USE_MULTILINGUAL, "USE multilingue"),
+    (E5_SMALL, "e5"),
+    ("e5+use@0.5", "[0,5 e5 + 0,5 USE]"),
+    ("e5+use@0.6", "[0,6 e5 + 0,4 USE]"),
+    ("e5+use@0.7", "[0,7 e5 + 0,3 USE]"),
+)
+
+
+def space_name(encoder: str) -> str:
+    """One spelling per model or blend ("e5" and "multilingual-e5-small" alike)."""
+    parts = parse_blend(encoder)
+    return blend_name(parts) if parts else canonical_model(encoder)
 
 
 def encoder_methods(encoder: str, label: str) -> tuple[Method, ...]:
     """The methods above, the lexical one aside, with another dense encoder; each is
     named after it ("e5/blend")."""
-    prefix = encoder.replace(E5_SMALL, "e5").replace(USE_MULTILINGUAL, "use")
+    prefix = space_name(encoder).replace(E5_SMALL, "e5").replace(USE_MULTILINGUAL, "use")
     return tuple(
         Method(
             f"{prefix}/{m.name}",
-            m.description.replace("USE multilingue", label).replace("dense", label),
+            m.description.replace("dense", label),
             m.dense_weight,
             m.thesaurus,
             m.profile,
@@ -79,15 +106,23 @@ def encoder_methods(encoder: str, label: str) -> tuple[Method, ...]:
     )
 
 
-E5_METHODS = encoder_methods(E5_SMALL, "e5")
-BLEND_METHODS = tuple(
-    method
-    for weight, label in (("0.5", "0,5"), ("0.6", "0,6"), ("0.7", "0,7"))
-    for method in encoder_methods(
-        f"e5+use@{weight}", f"[{label} e5 + {1 - float(weight):.1f} USE]".replace(".", ",")
+def all_methods(model: str) -> tuple[Method, ...]:
+    """The configured model's methods, then every other compared encoder's."""
+    configured = space_name(model)
+    return METHODS + tuple(
+        method
+        for encoder, label in COMPARED_ENCODERS
+        if space_name(encoder) != configured
+        for method in encoder_methods(encoder, label)
     )
-)
-METHODS = METHODS + E5_METHODS + BLEND_METHODS
+
+
+def partner_methods(model: str) -> tuple[str, ...]:
+    """Whose partner suggestions are scored: the configured model's full method (what
+    the API serves) and, beside it, USE's (the former default) when it is another."""
+    if space_name(model) == USE_MULTILINGUAL:
+        return ("default",)
+    return ("default", "use/default")
 
 
 @dataclass(frozen=True)
@@ -111,14 +146,22 @@ class PartnerResult:
 def run_evaluation(
     settings: Settings,
     *,
-    methods: tuple[Method, ...] = METHODS,
+    methods: tuple[Method, ...] | None = None,
     limit: int = 10,
     on_method: Callable[[MethodResult], None] | None = None,
     on_partners: Callable[[PartnerResult], None] | None = None,
-    partner_methods: tuple[str, ...] = ("default",),
+    partners_of: tuple[str, ...] | None = None,
 ) -> list[MethodResult]:
     """Load the evaluation organisations into a scratch SQLite database, then rank the
-    organisations for every query with each method, exactly as the search API does."""
+    organisations for every query with each method, exactly as the search API does.
+
+    `methods` defaults to `all_methods(settings.model)`; partner suggestions are scored
+    for the methods named in `partners_of` (default: `partner_methods(settings.model)`),
+    each with its own encoder (the configured one for unprefixed methods)."""
+    if methods is None:
+        methods = all_methods(settings.model)
+    if partners_of is None:
+        partners_of = partner_methods(settings.model)
     eval_dir = settings.fixtures_dir / "eval"
     queries = json.loads((eval_dir / "queries.json").read_text(encoding="utf-8"))
     results = []
@@ -136,7 +179,7 @@ def run_evaluation(
                     "profile_weight": settings.profile_weight if method.profile else 0.0,
                     "words_weight": settings.words_weight if method.words else 0.0,
                     "thesaurus": settings.thesaurus if method.thesaurus else "",
-                    "model": method.encoder,
+                    "model": method.encoder or settings.model,
                     "search_min_score": settings.search_min_score,
                 }
             )
@@ -158,7 +201,7 @@ def run_evaluation(
             results.append(result)
             if on_method:
                 on_method(result)
-            if on_partners and method.name in partner_methods:
+            if on_partners and method.name in partners_of:
                 with factory() as session, session.begin():
                     on_partners(evaluate_partners(session, matching, method, queries, limit))
         engine.dispose()
@@ -254,13 +297,15 @@ class EncoderSpeed:
         return self.statements / self.seconds if self.seconds else 0.0
 
 
-def speed_encoders(methods: Sequence[Method]) -> list[str]:
-    """One encoder per distinct speed: blends of the same models differ in weights only."""
+def speed_encoders(methods: Sequence[Method], model: str) -> list[str]:
+    """One encoder per distinct speed (blends of the same models differ in weights only),
+    `model` standing for the methods of the configured model."""
     seen: dict[tuple[str, ...], str] = {}
     for method in methods:
-        parts = parse_blend(method.encoder)
-        key = tuple(sorted(m for m, _ in parts)) if parts else (method.encoder,)
-        seen.setdefault(key, method.encoder)
+        encoder = method.encoder or model
+        parts = parse_blend(encoder)
+        key = tuple(sorted(m for m, _ in parts)) if parts else (canonical_model(encoder),)
+        seen.setdefault(key, encoder)
     return list(seen.values())
 
 

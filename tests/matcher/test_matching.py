@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -394,6 +394,39 @@ class TestSearch:
         network = self._network()
         mask = np.array([o.id in {2, 3} for o in network.index.organisations])
         assert [org for org, _ in search(network, GARDENS, org_mask=mask)] == [2, 3]
+
+    def test_an_organisation_that_only_shares_words_is_left_out_by_the_dense_floor(
+        self,
+    ) -> None:
+        """Premises are no closer to gardens than a random pair (dense z 0), however many
+        words their text shares with the query: not an answer, whatever the encoder."""
+        network = build_network(
+            [
+                Org(1, "Jardiniers", competencies=[GARDENS]),
+                Org(2, "Potagers", competencies=[PREMISES]),
+                Org(3, "Vaguement", competencies=[at_cosine(0.3)]),
+            ]
+        )
+        half_lexical = replace(
+            CALIBRATION, dense_weight=0.5, lexical_mean=0.0, lexical_std=0.1, slope=1.0
+        )
+        queries = GARDENS.reshape(1, -1)
+
+        def found(**options: Any) -> list[int]:
+            hits = search_organisations(
+                network.index,
+                queries,
+                "potagers competency",
+                network.scorer.statements(queries, "competency", None),
+                network.scorer.profiles(queries, None),
+                half_lexical,
+                **options,
+            )
+            return [h.organisation_id for h in hits]
+
+        assert found()[:2] == [2, 1]  # the words alone put it first
+        assert found(min_dense_z=0.0) == [1, 3]
+        assert found(min_dense_z=1.5) == [1]
 
 
 # A kind with no statement at all (nobody declared a need yet) must not break the index.
