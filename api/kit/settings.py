@@ -63,14 +63,14 @@ class Settings(BaseSettings):
         le=1,
         description="Search results scoring below this share of the best one are left out.",
     )
-    search_min_dense_z: float | None = Field(
+    search_min_dense_z: float = Field(
         default=0.0,
-        ge=-5,
+        ge=-10,
         le=5,
         description="Search leaves out organisations none of whose competencies, nor whose "
         "whole profile, is semantically closer to the query than a random pair of statements "
         "by this many standard deviations (dense z-score): they only share words with it. "
-        "Empty: no such cut.",
+        "-10 turns the cut off in practice.",
     )
     pg_top_k: int = Field(
         default=100,

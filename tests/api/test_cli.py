@@ -150,7 +150,9 @@ class TestDemo:
             base = f"http://127.0.0.1:{port}"
             body = None
             headers: dict[str, str] = {}
-            for _ in range(240):  # bounded wait for the server, 120 s at most
+            # Bounded wait for the server, 600 s at most: the demo embeds its 50 organisations
+            # first (about 30 s with e5+USE on two idle cores, over 2 minutes on a busy machine).
+            for _ in range(1200):
                 if proc.poll() is not None:
                     break
                 try:
