@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,9 @@ from scipy import sparse
 from matcher.encoders import FloatMatrix, LexicalEncoder, WordEncoder, word_stems
 from matcher.scoring import group_rows, group_starts
 from matcher.territory import Place
+
+if TYPE_CHECKING:
+    from matcher.delta import Changes, Delta
 
 KINDS = ("competency", "need")
 # Embedding roles besides the statement kinds: an organisation's whole profile (also a
@@ -86,6 +89,24 @@ def lookup_positions(keys: IntArray, order: IntArray, wanted: npt.ArrayLike) -> 
     return np.where(found, order[at], -1).astype(np.int64)
 
 
+def take_rows(previous: Any, added: Any, sources: IntArray) -> Any:
+    """Rows `sources` of `previous` stacked over `added` (numpy arrays or CSR matrices of
+    the same width); `previous` itself when the sources are all of its rows in order."""
+    n = previous.shape[0]
+    if len(sources) == n and np.array_equal(sources, np.arange(n)):
+        return previous
+    if sparse.issparse(previous):
+        stacked = sparse.vstack([previous, added], format="csr") if added.shape[0] else previous
+        if len(sources) == stacked.shape[0] and np.array_equal(sources, np.arange(len(sources))):
+            return stacked
+        return stacked[sources]
+    out = np.empty((len(sources), *previous.shape[1:]), dtype=previous.dtype)
+    old = sources < n
+    out[old] = previous[sources[old]]
+    out[~old] = added[sources[~old] - n]
+    return out
+
+
 class DenseScorer(Protocol):
     """Dense cosine similarities between query vectors and the network's embeddings.
 
@@ -131,6 +152,12 @@ class NetworkIndex:
     profile_words: Any = None  # scipy CSR, one row per organisation
     need_words: Any = None  # scipy CSR, word stems of each need (rows of the need table)
     statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
+    # Word stems of each organisation's whole profile (description, then competencies),
+    # aligned with `organisations`: what `words` was fitted on, kept for deltas.
+    profile_tokens: list[list[str]] = field(default_factory=list)
+    # Statements and organisations added, removed or replaced since the lexical idf, the
+    # word-stem weights (and the caller's calibration) were last fitted: see matcher.delta.
+    changed_since_fit: int = 0
     profile_words_t: Any = field(init=False)  # transposed: a query walks postings only
     org_ids: IntArray = field(init=False)
     _org_order: IntArray = field(init=False)
@@ -261,7 +288,15 @@ class NetworkIndex:
             profile_words=words.transform_tokens(documents) if documents else None,
             need_words=words.transform_tokens(need_stems) if need_stems else None,
             statement_stems=statement_stems,
+            profile_tokens=documents,
         )
+
+    def with_changes(self, changes: Changes, **options: Any) -> Delta:
+        """This index with the changed organisations' rows replaced (see
+        `matcher.delta.apply_changes`)."""
+        from matcher.delta import apply_changes
+
+        return apply_changes(self, changes, **options)
 
     def profile_word_similarity(self, text: str) -> npt.NDArray[np.float64]:
         """Word-stem cosine of a (thesaurus-expanded) text with every organisation's profile."""
@@ -308,32 +343,87 @@ class NumpyDenseScorer:
         self.dimension = dimension
         self.exact_below = exact_below
         self.top_k = top_k
+        self.reduced_dimension = reduced_dimension
         self._profile_by_id = profile_vectors
         self._tables = index.tables
         self._matrices: dict[str, FloatMatrix] = {}
+        self._has_vector: dict[str, BoolArray] = {}
         self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
         for kind, table in index.tables.items():
-            matrix = self._stack([statement_vectors.get(int(i)) for i in table.ids])
-            self._matrices[kind] = matrix
-            if len(matrix) > exact_below and reduced_dimension < dimension:
-                rng = np.random.default_rng(0)
-                sample = matrix[rng.choice(len(matrix), size=min(5000, len(matrix)), replace=False)]
-                # Principal axes of the vectors (uncentred: cosine geometry is about the origin).
-                _, _, vt = np.linalg.svd(sample, full_matrices=False)
-                basis = np.ascontiguousarray(vt[:reduced_dimension].T, dtype=np.float32)
-                self._reduced[kind] = (basis, np.ascontiguousarray(matrix @ basis))
-        # Rows of the own matrices, by statement id (a reused vector does not keep the
-        # previous index's matrix alive).
-        self._by_id: dict[int, FloatMatrix] = {
-            statement_id: self._matrices[kind][row]
-            for kind, table in index.tables.items()
-            for row, statement_id in enumerate(table.ids.tolist())
-            if statement_id in statement_vectors
-        }
+            rows = [statement_vectors.get(int(i)) for i in table.ids]
+            self._matrices[kind] = self._stack(rows)
+            self._has_vector[kind] = np.array([r is not None for r in rows], dtype=bool)
+            self._fit_reduction(kind)
         self._profiles = self._stack([profile_vectors.get(o.id) for o in index.organisations])
         self._has_profile = np.array(
             [o.id in profile_vectors for o in index.organisations], dtype=bool
         )
+
+    def _fit_reduction(self, kind: str) -> None:
+        """The PCA first pass of a large table (see the class), fitted on its vectors."""
+        matrix = self._matrices[kind]
+        self._reduced.pop(kind, None)
+        if len(matrix) > self.exact_below and self.reduced_dimension < self.dimension:
+            rng = np.random.default_rng(0)
+            sample = matrix[rng.choice(len(matrix), size=min(5000, len(matrix)), replace=False)]
+            # Principal axes of the vectors (uncentred: cosine geometry is about the origin).
+            _, _, vt = np.linalg.svd(sample, full_matrices=False)
+            basis = np.ascontiguousarray(vt[: self.reduced_dimension].T, dtype=np.float32)
+            self._reduced[kind] = (basis, np.ascontiguousarray(matrix @ basis))
+
+    def with_changes(
+        self,
+        delta: Delta,
+        statement_vectors: dict[int, FloatMatrix],
+        profile_vectors: dict[int, FloatMatrix],
+    ) -> NumpyDenseScorer:
+        """The scorer of `delta.index`: this scorer's rows of unchanged statements and
+        organisations, and the given vectors (by statement id, by organisation id) of the
+        rows `delta` added. The PCA basis of the first pass is fitted again when the delta
+        refitted the index's statistics, else the added rows are projected on it."""
+        new = object.__new__(NumpyDenseScorer)
+        new.dimension = self.dimension
+        new.exact_below = self.exact_below
+        new.top_k = self.top_k
+        new.reduced_dimension = self.reduced_dimension
+        new._tables = delta.index.tables
+        new._matrices, new._has_vector, new._reduced = {}, {}, {}
+        for kind, sources in delta.sources.items():
+            rows = [statement_vectors.get(int(i)) for i in delta.added[kind]]
+            added = new._stack(rows)
+            new._matrices[kind] = take_rows(self._matrices[kind], added, sources)
+            new._has_vector[kind] = take_rows(
+                self._has_vector[kind], np.array([r is not None for r in rows], dtype=bool), sources
+            )
+            if delta.refitted or kind not in self._reduced:
+                new._fit_reduction(kind)
+            elif len(sources) <= new.exact_below:
+                continue
+            else:
+                basis, reduced = self._reduced[kind]
+                new._reduced[kind] = (basis, take_rows(reduced, added @ basis, sources))
+        fresh = [
+            o
+            for source, o in zip(delta.org_sources.tolist(), delta.index.organisations, strict=True)
+            if source >= len(self._profiles)
+        ]
+        new._profile_by_id = dict(self._profile_by_id)
+        for org_id in delta.touched.tolist():
+            new._profile_by_id.pop(org_id, None)
+        new._profile_by_id.update(
+            (o.id, profile_vectors[o.id]) for o in fresh if o.id in profile_vectors
+        )
+        new._profiles = take_rows(
+            self._profiles,
+            new._stack([profile_vectors.get(o.id) for o in fresh]),
+            delta.org_sources,
+        )
+        new._has_profile = take_rows(
+            self._has_profile,
+            np.array([o.id in profile_vectors for o in fresh], dtype=bool),
+            delta.org_sources,
+        )
+        return new
 
     def _stack(self, rows: Sequence[FloatMatrix | None]) -> FloatMatrix:
         out = np.zeros((len(rows), self.dimension), dtype=np.float32)
@@ -400,7 +490,14 @@ class NumpyDenseScorer:
         return sims
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
-        return self._stack([self._by_id.get(int(i)) for i in ids])
+        wanted = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(wanted), self.dimension), dtype=np.float32)
+        for kind, table in self._tables.items():
+            rows = table.positions(wanted)
+            found = np.flatnonzero(rows >= 0)
+            found = found[self._has_vector[kind][rows[found]]]
+            out[found] = self._matrices[kind][rows[found]]
+        return out
 
     def matrix(self, kind: str) -> FloatMatrix:
         """Every vector of one statement kind: (statements × dimension) float32, rows in
@@ -412,10 +509,9 @@ class NumpyDenseScorer:
         out: dict[tuple[str, str], FloatMatrix] = {}
         for kind, table in self._tables.items():
             matrix = self._matrices[kind]
-            for row, (statement_id, h) in enumerate(
-                zip(table.ids.tolist(), table.hashes, strict=True)
-            ):
-                if h and statement_id in self._by_id:
+            has_vector = self._has_vector[kind]
+            for row, h in enumerate(table.hashes):
+                if h and has_vector[row]:
                     out[(kind, h)] = matrix[row]
         return out
 
