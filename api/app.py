@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import install_error_handlers
-from api.routers import matching, organisations, territories
-from api.services.matching import MatchingEngine
-from api.settings import Settings, get_settings
+from api.kit.errors import install_error_handlers
+from api.kit.settings import Settings, get_settings
+from api.matching import endpoints as matching_endpoints
+from api.matching.engine import MatchingEngine
+from api.organisations import endpoints as organisation_endpoints
+from api.territories import endpoints as territory_endpoints
 from matcher.encoders import QUERY
 from models.db import for_writes, make_engine, make_session_factory
 
@@ -64,9 +66,9 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
-    app.include_router(organisations.router)
-    app.include_router(territories.router)
-    app.include_router(matching.router)
+    app.include_router(organisation_endpoints.router)
+    app.include_router(territory_endpoints.router)
+    app.include_router(matching_endpoints.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -15,12 +15,12 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.errors import AppError
-from api.settings import Settings, get_settings
+from api.kit.errors import AppError
+from api.kit.settings import Settings, get_settings
 from models import Territory, migrate
 
 if TYPE_CHECKING:
-    from api.services.matching import MatchingEngine
+    from api.matching.engine import MatchingEngine
 from models.db import make_engine, make_session_factory
 
 app = typer.Typer(
@@ -87,7 +87,7 @@ def territories_load(
     ] = False,
 ) -> None:
     """Load (or refresh) the French territory referential, geography 2026."""
-    from api.services.territories import REFERENTIAL_FILE, count_territories, load_territories
+    from api.territories.service import REFERENTIAL_FILE, count_territories, load_territories
 
     settings = get_settings()
     engine = _engine(settings)
@@ -114,7 +114,7 @@ def territories_lookup(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
     """Find territories by name, postal code, INSEE code, SIREN or reference."""
-    from api.services import territories as service
+    from api.territories import service
 
     settings = get_settings()
     with _unit_of_work(_engine(settings)) as session:
@@ -163,7 +163,7 @@ def territories_lookup(
 
 
 def _matching(settings: Settings) -> MatchingEngine:
-    from api.services.matching import MatchingEngine
+    from api.matching.engine import MatchingEngine
 
     return MatchingEngine(settings)
 
@@ -182,7 +182,7 @@ def reindex() -> None:
     """Embed every statement, profile and call requirement the current model lacks."""
     from rich.progress import Progress
 
-    from api.services.matching import reindex as run_reindex
+    from api.matching.engine import reindex as run_reindex
 
     settings = get_settings()
     engine = _engine(settings)
@@ -219,7 +219,7 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
-    from api.services.evaluation import (
+    from api.tools.evaluation import (
         METHODS,
         MethodResult,
         PartnerResult,
@@ -335,7 +335,7 @@ def bench(
     import subprocess
     import sys
 
-    from api.services.bench import result_dict, run_bench
+    from api.tools.bench import result_dict, run_bench
 
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     if len(backends) > 1:
@@ -510,7 +510,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port d'écoute.", min=1, max=65535)] = None,
 ) -> None:
     """Create (or reuse) the database, load territories and French demo data, then serve."""
-    from api.services.demo import ensure_territories, load_demo
+    from api.tools.demo import ensure_territories, load_demo
 
     settings = get_settings()
     engine = _engine(settings)

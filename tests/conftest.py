@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
-from api.services.demo import ensure_territories
-from api.services.matching import MatchingEngine
-from api.settings import REPO_ROOT, Settings
+from api.kit.deps import get_session
+from api.kit.settings import REPO_ROOT, Settings
+from api.matching.engine import MatchingEngine
+from api.tools.demo import ensure_territories
 from models import migrate
 from models.db import is_sqlite, make_engine
 

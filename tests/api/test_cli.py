@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.services import matching as matching_service
-from api.settings import get_settings
+from api.kit.settings import get_settings
+from api.matching import engine as matching_service
 from matcher.encoders import PASSAGE, QUERY
 from matcher.text import NORMALISATION_VERSION, fold
 from models import Embedding, migrate

@@ -28,12 +28,12 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.schemas.organisations import OrganisationIn
-from api.services import matching
-from api.services.demo import ensure_territories
-from api.services.matching import ROLES, MatchingEngine, _insert_ignoring_duplicates
-from api.services.organisations import create_organisation
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching import engine as matching_module
+from api.matching.engine import ROLES, MatchingEngine, _insert_ignoring_duplicates
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import create_organisation
+from api.tools.demo import ensure_territories
 from matcher.text import content_hash
 from models import Embedding, migrate
 from models.db import make_engine
@@ -147,7 +147,7 @@ class TestIndexVersion:
             built.append(version)
             return SimpleNamespace(version=version)
 
-        monkeypatch.setattr(matching, "current_version", read_version)
+        monkeypatch.setattr(matching_module, "current_version", read_version)
         monkeypatch.setattr(engine, "_build", build)
         return engine, built
 
@@ -307,13 +307,13 @@ class TestRacingTransactions:
         key = ("need", content_hash("Un texte nouveau écrit par deux organisations à la fois"))
         vectors = {key: np.full(4, 0.5, dtype=np.float32)}
         looked_up = threading.Barrier(2, timeout=30)
-        insert = matching._insert_ignoring_duplicates
+        insert = matching_module._insert_ignoring_duplicates
 
         def once_both_looked_up(session: Session) -> Any:
             looked_up.wait()
             return insert(session)
 
-        monkeypatch.setattr(matching, "_insert_ignoring_duplicates", once_both_looked_up)
+        monkeypatch.setattr(matching_module, "_insert_ignoring_duplicates", once_both_looked_up)
 
         def store(_: int) -> int:
             with Session(db) as session, session.begin():

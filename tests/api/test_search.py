@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from api.schemas.matching import PartnerMode
-from api.services.demo import load_demo
-from api.services.matching import MatchingEngine
-from api.services.search import partner_signals
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine
+from api.matching.schemas import PartnerMode
+from api.matching.service import partner_signals
+from api.tools.demo import load_demo
 from matcher.encoders import QUERY
 from matcher.index import NumpyDenseScorer
 from matcher.partners import Suggestion, suggest_partners

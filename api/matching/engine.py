@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
-from api.services.pg_scorer import PgDenseScorer, vectors_query
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.pgvector import PgDenseScorer, vectors_query
 from matcher.calibration import Calibration, fit_calibration
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
@@ -366,7 +366,7 @@ class MatchingEngine:
     def _build(self, session: Session, version: int) -> Loaded:
         """The index at `version`. After a write, the previous index lends what did not
         change: n-gram counts and (on SQLite) vectors of unchanged texts."""
-        from api.services.territories import places_of
+        from api.territories.service import places_of
 
         territory_ids: dict[int, list[int]] = {}
         for org_id, territory_id in session.execute(
@@ -563,7 +563,7 @@ def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
 
 def reindex(
     session: Session,
-    engine: MatchingEngine,
+    matching: MatchingEngine,
     *,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
@@ -584,6 +584,6 @@ def reindex(
             texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
-    done = engine.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
+    done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
     bump_version(session)
     return len(texts), done

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import MatcherDep, SessionDep
-from api.errors import problem_responses
-from api.schemas.organisations import OrganisationIn, OrganisationOut, OrganisationPage
-from api.services import organisations as service
+from api.kit.deps import MatchingDep, SessionDep
+from api.kit.errors import problem_responses
+from api.organisations import service
+from api.organisations.schemas import OrganisationIn, OrganisationOut, OrganisationPage
 from models.enums import OrganisationKind
 
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
@@ -44,10 +44,10 @@ def list_organisations(
     responses=problem_responses(409, 422),
 )
 def create_organisation(
-    session: SessionDep, matcher: MatcherDep, body: OrganisationIn, response: Response
+    session: SessionDep, matching: MatchingDep, body: OrganisationIn, response: Response
 ) -> OrganisationOut:
     """Create an organisation with its territories, contacts and statements."""
-    org = service.create_organisation(session, body, matching=matcher)
+    org = service.create_organisation(session, body, matching=matching)
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
     return service.detail(org)
 

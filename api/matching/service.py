@@ -6,8 +6,9 @@ import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.errors import InvalidInput, NotFound
-from api.schemas.matching import (
+from api.kit.errors import InvalidInput, NotFound
+from api.matching.engine import Loaded, MatchingEngine
+from api.matching.schemas import (
     DismissalOut,
     MatchedStatementOut,
     PartnerMode,
@@ -20,9 +21,8 @@ from api.schemas.matching import (
     StatementRef,
     Within,
 )
-from api.services import territories as territory_service
-from api.services.matching import Loaded, MatchingEngine
-from api.services.organisations import summary
+from api.organisations.service import summary
+from api.territories import service as territory_service
 from matcher.encoders import QUERY, FloatMatrix
 from matcher.index import PROFILE, BoolArray, DenseScorer
 from matcher.partners import (
@@ -48,22 +48,22 @@ def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
 
 
 def search(
-    session: Session, engine: MatchingEngine, q: str, territory: str | None, limit: int
+    session: Session, matching: MatchingEngine, q: str, territory: str | None, limit: int
 ) -> SearchPage:
     query = " ".join(q.split())
     if len(query) < 2:
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
     target = territory_service.resolve_ref(session, territory) if territory else None
-    loaded = engine.loaded(session)
+    loaded = matching.loaded(session)
     index = loaded.index
     mask = (
         loaded.territory_mask(territory_service.places_of(session, [target])[target.id])
         if target
         else None
     )
-    expanded = engine.expand(query)
-    vector = engine.encode([expanded], role=QUERY, expanded=True)
-    scorer = engine.scorer(session, loaded)
+    expanded = matching.expand(query)
+    vector = matching.encode([expanded], role=QUERY, expanded=True)
+    scorer = matching.scorer(session, loaded)
     hits = search_organisations(
         index,
         vector,
@@ -76,8 +76,8 @@ def search(
         # Searching with the text of a declared need asks who answers it: never its author.
         exclude=loaded.need_owners(query),
         profile_words=index.profile_word_similarity(expanded),
-        min_score=engine.settings.search_min_score,
-        relative_cut=engine.settings.search_relative_cut,
+        min_score=matching.settings.search_min_score,
+        relative_cut=matching.settings.search_relative_cut,
     )
     orgs = _summaries(session, [h.organisation_id for h in hits])
     return SearchPage(
@@ -119,23 +119,25 @@ def dismissed_ids(session: Session, organisation_id: int) -> set[int]:
 
 def partners(
     session: Session,
-    engine: MatchingEngine,
+    matching: MatchingEngine,
     organisation_id: int,
     mode: PartnerMode,
     within: Within,
     limit: int,
 ) -> PartnerPage:
-    loaded = engine.loaded(session)
+    loaded = matching.loaded(session)
     index = loaded.index
     if organisation_id not in index.org_pos:  # every organisation is in the index...
         _require_organisation(session, organisation_id)
         # ...unless it was created after this request read the index version.
         return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=[])
-    scorer = engine.scorer(session, loaded)
+    scorer = matching.scorer(session, loaded)
     me = index.org_pos[organisation_id]
     level = None if within == Within.any else within.value
     mask = loaded.sharing_mask(me, level) if level else None
-    dense, profiles = partner_signals(loaded, scorer, me, mode, mask, engine.settings.partner_top_k)
+    dense, profiles = partner_signals(
+        loaded, scorer, me, mode, mask, matching.settings.partner_top_k
+    )
     suggestions = suggest_partners(
         index,
         organisation_id,
@@ -149,8 +151,8 @@ def partners(
         exclude=dismissed_ids(session, organisation_id),
         limit=limit,
         weights=PartnerWeights(
-            reciprocity=engine.settings.partner_reciprocity,
-            strong_reason=engine.settings.partner_strong_reason,
+            reciprocity=matching.settings.partner_reciprocity,
+            strong_reason=matching.settings.partner_strong_reason,
         ),
     )
     orgs = _summaries(session, [s.organisation_id for s in suggestions])

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, insert, select, text
 
-from api.services.demo import ensure_territories
-from api.services.matching import MatchingEngine
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine
+from api.tools.demo import ensure_territories
 from matcher.encoders import PASSAGE, QUERY
 from matcher.index import PROFILE
 from matcher.text import content_hash

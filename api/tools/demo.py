@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidInput
-from api.schemas.organisations import OrganisationIn
-from api.services import territories as territory_service
-from api.services.matching import MatchingEngine, reindex
-from api.services.organisations import upsert_fixture_organisation
+from api.kit.errors import InvalidInput
+from api.matching.engine import MatchingEngine, reindex
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import upsert_fixture_organisation
+from api.territories import service as territory_service
 from matcher.text import content_hash
 from models import Call, CallRequirement
 from models.enums import CallStatus

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
-from api.errors import InvalidInput, problem_responses
-from api.schemas.territories import TerritoryOut, TerritoryPage
-from api.services import territories as service
+from api.kit.deps import SessionDep
+from api.kit.errors import InvalidInput, problem_responses
+from api.territories import service
+from api.territories.schemas import TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
 router = APIRouter(prefix="/api/v1/territories", tags=["territoires"])

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from api.services.matching import MatchingEngine
+from api.matching.engine import MatchingEngine
 
 # Requests of these methods only read; any other may write.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,8 +33,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_matching(request: Request) -> MatchingEngine:
-    engine: MatchingEngine = request.app.state.matching
-    return engine
+    matching: MatchingEngine = request.app.state.matching
+    return matching
 
 
-MatcherDep = Annotated[MatchingEngine, Depends(get_matching)]
+MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]

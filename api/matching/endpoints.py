@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import MatcherDep, SessionDep
-from api.errors import problem_responses
-from api.schemas.matching import (
+from api.kit.deps import MatchingDep, SessionDep
+from api.kit.errors import problem_responses
+from api.matching import service
+from api.matching.schemas import (
     DismissalIn,
     DismissalOut,
     PartnerMode,
@@ -16,7 +17,6 @@ from api.schemas.matching import (
     SearchPage,
     Within,
 )
-from api.services import search as service
 
 router = APIRouter(tags=["mise en relation"])
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -27,7 +27,7 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 )
 def search_organisations(
     session: SessionDep,
-    matcher: MatcherDep,
+    matching: MatchingDep,
     q: Annotated[
         str,
         Query(min_length=1, max_length=2000, description="What you look for, in French."),
@@ -44,7 +44,7 @@ def search_organisations(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SearchPage:
     """Organisations whose competencies best answer a French text, with the statements that do."""
-    return service.search(session, matcher, q, territory, limit)
+    return service.search(session, matching, q, territory, limit)
 
 
 @router.get(
@@ -54,7 +54,7 @@ def search_organisations(
 )
 def partners(
     session: SessionDep,
-    matcher: MatcherDep,
+    matching: MatchingDep,
     organisation_id: OrganisationId,
     mode: Annotated[
         PartnerMode,
@@ -69,7 +69,7 @@ def partners(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PartnerPage:
     """Suggested partners for an organisation, with scores, shared territory and reasons."""
-    return service.partners(session, matcher, organisation_id, mode, within, limit)
+    return service.partners(session, matching, organisation_id, mode, within, limit)
 
 
 @router.post(
