@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -193,11 +194,14 @@ def apply_changes(
         )
         for kind in KINDS
     }
-    counts = {
-        kind: take_rows(index.tables[kind].counts, new_counts[kind], sources[kind])
-        for kind in KINDS
+    # Rows of counts and tf-idf: the previous ones moved, the fresh ones added (no copy
+    # of the previous rows); a refit reads them all.
+    counts: dict[str, Any] = {
+        kind: index.tables[kind].counts.with_rows(new_counts[kind], sources[kind]) for kind in KINDS
     }
+    weighted: dict[str, Any]
     if refit:
+        counts = {kind: rows.tocsr() for kind, rows in counts.items()}
         lexical = LexicalEncoder(
             ngram_range=lexical.ngram_range, n_features=lexical.n_features, max_df=lexical.max_df
         )
@@ -208,8 +212,8 @@ def apply_changes(
         weighted = {kind: lexical.weight(counts[kind]) for kind in KINDS}
     else:
         weighted = {
-            kind: take_rows(
-                index.tables[kind].lexical, lexical.weight(new_counts[kind]), sources[kind]
+            kind: index.tables[kind].lexical.with_rows(
+                lexical.weight(new_counts[kind]), sources[kind]
             )
             for kind in KINDS
         }

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Insert, select, text, update
+from sqlalchemy import Engine, Insert, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from api.kit.settings import Settings
 from api.matching.pgvector import PgDenseScorer, vectors_query
 from matcher.calibration import Calibration, fit_calibration
+from matcher.delta import Changes, Delta
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
@@ -36,6 +37,7 @@ from matcher.text import NORMALISATION_VERSION, content_hash, fold, normalise_fo
 from matcher.thesaurus import Thesaurus
 from models import (
     Embedding,
+    MatchChange,
     MatchState,
     Organisation,
     Statement,
@@ -46,6 +48,13 @@ from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
+
+# A delta reads every changed organisation by id: up to this many, or more on a large
+# network (`Settings.index_delta_max_share`), before a build from the whole database pays.
+DELTA_MIN_ORGANISATIONS = 50
+# The change log keeps the last CHANGE_LOG_KEPT versions, pruned every so many writes.
+CHANGE_LOG_KEPT = 10_000
+CHANGE_LOG_PRUNE_EVERY = 1_000
 
 ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
 # How each stored role is read by a retrieval-trained encoder: a need looks for something
@@ -101,16 +110,62 @@ class Loaded:
     calibration: Calibration
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
-    _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
+    _masks: dict[tuple[str, str], tuple[Place, BoolArray]] = field(default_factory=dict)
     _postings: dict[Key, IntArray] | None = None
     _need_owners: dict[str, set[int]] | None = None
 
     def territory_mask(self, target: Place) -> BoolArray:
         """Organisations working inside the target or on a territory containing it; computed
-        once per territory and index version, not on every search."""
+        once per territory and kept across deltas, not on every search."""
         if target.key not in self._masks:
-            self._masks[target.key] = territory_mask(self.index, target)
-        return self._masks[target.key]
+            self._masks[target.key] = (target, territory_mask(self.index, target))
+        return self._masks[target.key][1]
+
+    def after(
+        self,
+        version: int,
+        delta: Delta,
+        calibration: Calibration,
+        numpy_scorer: NumpyDenseScorer | None,
+    ) -> Loaded:
+        """The index of a later version that `delta` made from this one. Territory masks
+        and need owners are carried over, patched for the changed organisations only;
+        territory postings are built again on first use."""
+        index = delta.index
+        kept = np.flatnonzero(delta.old_to_new >= 0)
+        changed = [index.organisations[p] for p in delta.changed_positions.tolist()]
+        masks: dict[tuple[str, str], tuple[Place, BoolArray]] = {}
+        for key, (target, old_mask) in self._masks.items():
+            mask = np.zeros(index.size, dtype=bool)
+            mask[delta.old_to_new[kept]] = old_mask[kept]
+            mask[delta.changed_positions] = [works_on(o, target) for o in changed]
+            masks[key] = (target, mask)
+        owners = None
+        if self._need_owners is not None:
+            owners = dict(self._need_owners)
+            old = self.index.tables["need"]
+            gone = np.flatnonzero(np.isin(old.org_pos, np.flatnonzero(delta.old_to_new < 0)))
+            for row in gone.tolist():
+                folded = fold(old.texts[row])
+                org_id = self.index.organisations[int(old.org_pos[row])].id
+                owners[folded] = owners.get(folded, set()) - {org_id}
+                if not owners[folded]:
+                    del owners[folded]
+            new = index.tables["need"]
+            for row in np.flatnonzero(np.isin(new.org_pos, delta.changed_positions)).tolist():
+                folded = fold(new.texts[row])
+                owners[folded] = owners.get(folded, set()) | {
+                    index.organisations[int(new.org_pos[row])].id
+                }
+        return Loaded(
+            version,
+            index,
+            calibration,
+            numpy_scorer,
+            self.dimension,
+            _masks=masks,
+            _need_owners=owners,
+        )
 
     def need_owners(self, text_: str) -> set[int]:
         """Organisations that declared a need with this text, whatever its case, accents
@@ -335,7 +390,7 @@ class MatchingEngine:
         texts = organisation_texts(org)
         org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
         self.ensure_embeddings(session, texts, encoded=encoded)
-        bump_version(session)
+        bump_version(session, [org.id])
 
     # --- reading -------------------------------------------------------------------
 
@@ -364,49 +419,84 @@ class MatchingEngine:
             return current
 
     def _build(self, session: Session, version: int) -> Loaded:
-        """The index at `version`. After a write, the previous index lends what did not
-        change: n-gram counts and (on SQLite) vectors of unchanged texts."""
+        """The index at `version`: the previous index with the organisations that the
+        change log names since its version replaced (a delta), or, when the log says the
+        whole network changed (a reindex, a bulk load) or too many organisations changed, a
+        build from the whole database."""
+        previous = self._loaded
+        if previous is not None:
+            changed = changes_since(session, previous.version, version)
+            limit = max(
+                DELTA_MIN_ORGANISATIONS, self.settings.index_delta_max_share * previous.index.size
+            )
+            if changed is not None and len(changed) <= limit:
+                return self._apply_changes(session, previous, version, changed)
+        return self._full_build(session, version)
+
+    def _records(
+        self, session: Session, organisation_ids: Sequence[int] | None = None
+    ) -> tuple[list[OrganisationRecord], list[StatementRecord]]:
+        """The organisations (all, or those of `organisation_ids`) and their network
+        statements, as the matcher reads them."""
         from api.territories.service import places_of
 
-        territory_ids: dict[int, list[int]] = {}
-        for org_id, territory_id in session.execute(
-            select(
-                organisation_territories.c.organisation_id, organisation_territories.c.territory_id
+        def chunks() -> Iterable[Sequence[int] | None]:
+            if organisation_ids is None:
+                yield None
+                return
+            for start in range(0, len(organisation_ids), 1000):
+                yield organisation_ids[start : start + 1000]
+
+        records: list[OrganisationRecord] = []
+        statements: list[StatementRecord] = []
+        links = organisation_territories.c
+        for ids in chunks():
+            link_query = select(links.organisation_id, links.territory_id)
+            org_query = select(
+                Organisation.id, Organisation.name, Organisation.kind, Organisation.description
             )
-        ):
-            territory_ids.setdefault(org_id, []).append(territory_id)
-        used = session.scalars(
-            select(Territory).where(
-                Territory.id.in_(select(organisation_territories.c.territory_id).distinct())
-            )
-        ).all()
-        places = places_of(session, used)
-        records = [
-            OrganisationRecord(
-                id=org_id,
-                name=name,
-                kind=kind.value,
-                places=tuple(places[t] for t in sorted(territory_ids.get(org_id, ()))),
-                description=description or "",
-            )
-            for org_id, name, kind, description in session.execute(
-                select(
-                    Organisation.id, Organisation.name, Organisation.kind, Organisation.description
+            statement_query = select(
+                Statement.id,
+                Statement.organisation_id,
+                Statement.kind,
+                Statement.text,
+                Statement.content_hash,
+            ).where(Statement.visibility == Visibility.network)
+            if ids is not None:
+                link_query = link_query.where(links.organisation_id.in_(ids))
+                org_query = org_query.where(Organisation.id.in_(ids))
+                statement_query = statement_query.where(Statement.organisation_id.in_(ids))
+            territory_ids: dict[int, list[int]] = {}
+            for org_id, territory_id in session.execute(link_query):
+                territory_ids.setdefault(org_id, []).append(territory_id)
+            used = session.scalars(
+                select(Territory).where(
+                    Territory.id.in_(link_query.with_only_columns(links.territory_id).distinct())
                 )
-            )
-        ]
-        statements = [
-            StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
-            for i, org, kind, t, h in session.execute(
-                select(
-                    Statement.id,
-                    Statement.organisation_id,
-                    Statement.kind,
-                    Statement.text,
-                    Statement.content_hash,
-                ).where(Statement.visibility == Visibility.network)
-            )
-        ]
+            ).all()
+            places = places_of(session, used)
+            records += [
+                OrganisationRecord(
+                    id=org_id,
+                    name=name,
+                    kind=kind.value,
+                    places=tuple(
+                        places[t] for t in sorted(territory_ids.get(org_id, ())) if t in places
+                    ),
+                    description=description or "",
+                )
+                for org_id, name, kind, description in session.execute(org_query)
+            ]
+            statements += [
+                StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
+                for i, org, kind, t, h in session.execute(statement_query)
+            ]
+        return records, statements
+
+    def _full_build(self, session: Session, version: int) -> Loaded:
+        """The index at `version` from the whole database. The previous index lends what
+        did not change: n-gram counts and (on SQLite) vectors of unchanged texts."""
+        records, statements = self._records(session)
         previous = self._loaded
         index = NetworkIndex.build(
             self.space,
@@ -426,6 +516,52 @@ class MatchingEngine:
             )
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
         return Loaded(version, index, calibration, numpy_scorer, dimension)
+
+    def _apply_changes(
+        self, session: Session, previous: Loaded, version: int, changed: set[int]
+    ) -> Loaded:
+        """The previous index with the changed organisations' rows read again, by id: their
+        record, territories, statements and (on SQLite) vectors. The statistics (idf,
+        word weights, calibration, the SQLite first pass) are refitted in memory once the
+        changes since the last fit pass `index_refit_share` of the network."""
+        ids = sorted(changed)
+        records, statements = self._records(session, ids)
+        delta = previous.index.with_changes(
+            Changes(frozenset(ids), records, statements),
+            expand=self.expand,
+            refit_share=self.settings.index_refit_share,
+        )
+        numpy_scorer = None
+        if previous.numpy_scorer is not None:
+            added = [int(i) for ids_ in delta.added.values() for i in ids_]
+            query = vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
+            profiles = vectors_query(
+                self.space, Organisation.id, Organisation.profile_hash, PROFILE
+            )
+            statement_vectors: dict[int, FloatMatrix] = {}
+            profile_vectors: dict[int, FloatMatrix] = {}
+            for start in range(0, max(len(added), len(ids)), 1000):
+                statement_vectors.update(
+                    (int(i), v)
+                    for i, v in session.execute(
+                        query.where(Statement.id.in_(added[start : start + 1000]))
+                    )
+                )
+                profile_vectors.update(
+                    (int(i), v)
+                    for i, v in session.execute(
+                        profiles.where(Organisation.id.in_(ids[start : start + 1000]))
+                    )
+                )
+            numpy_scorer = previous.numpy_scorer.with_changes(
+                delta, statement_vectors, profile_vectors
+            )
+        calibration = (
+            self._calibrate(session, delta.index, numpy_scorer, previous.dimension)
+            if delta.refitted
+            else previous.calibration
+        )
+        return previous.after(version, delta, calibration, numpy_scorer)
 
     def numpy_scorer(
         self,
@@ -541,24 +677,62 @@ def current_version(session: Session) -> int:
     return int(session.scalar(select(MatchState.version).where(MatchState.id == 1)) or 0)
 
 
-def bump_version(session: Session) -> None:
+def bump_version(session: Session, organisation_ids: Iterable[int] | None) -> int:
+    """Mark the index stale, in the writing transaction, and log what changed: the
+    organisations written (created, edited, deleted), or with None the whole network.
+    Returns the new version."""
+    version = int(
+        session.scalar(
+            update(MatchState)
+            .where(MatchState.id == 1)
+            .values(version=MatchState.version + 1)
+            .returning(MatchState.version)
+        )
+        or 0
+    )
+    changed: list[int | None] = [None]
+    if organisation_ids is not None:
+        changed = [*sorted(set(organisation_ids))] or [None]
     session.execute(
-        update(MatchState).where(MatchState.id == 1).values(version=MatchState.version + 1)
+        insert(MatchChange), [{"version": version, "organisation_id": i} for i in changed]
+    )
+    if version % CHANGE_LOG_PRUNE_EVERY == 0:
+        # A process whose index is older than the log rebuilds it whole.
+        session.execute(delete(MatchChange).where(MatchChange.version <= version - CHANGE_LOG_KEPT))
+    return version
+
+
+def changes_since(session: Session, since: int, version: int) -> set[int] | None:
+    """The organisations changed after version `since` up to `version`, or None when the
+    whole network may have: a "full" entry, or a version without entries (a write that
+    bumped the version without logging, or a log pruned past `since`)."""
+    seen: set[int] = set()
+    changed: set[int] = set()
+    for at, organisation_id in session.execute(
+        select(MatchChange.version, MatchChange.organisation_id).where(
+            MatchChange.version > since, MatchChange.version <= version
+        )
+    ):
+        if organisation_id is None:
+            return None
+        seen.add(at)
+        changed.add(organisation_id)
+    if len(seen) != version - since:
+        return None
+    return changed
+
+
+def works_on(organisation: OrganisationRecord, target: Place) -> bool:
+    """Whether the organisation works inside the target, or on a territory containing it."""
+    return any(
+        p.within(target.level, target.code) or target.within(p.level, p.code)
+        for p in organisation.places
     )
 
 
 def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
     """Organisations working inside the target, or on a territory that contains it."""
-    return np.array(
-        [
-            any(
-                p.within(target.level, target.code) or target.within(p.level, p.code)
-                for p in o.places
-            )
-            for o in index.organisations
-        ],
-        dtype=bool,
-    )
+    return np.array([works_on(o, target) for o in index.organisations], dtype=bool)
 
 
 def reindex(
@@ -585,5 +759,5 @@ def reindex(
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
     done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
-    bump_version(session)
+    bump_version(session, None)  # every text may have a new vector
     return len(texts), done

@@ -102,7 +102,7 @@ def _assert_same_rows(a: NetworkIndex, b: NetworkIndex) -> None:
         assert x.org_pos.tolist() == y.org_pos.tolist()
         assert x.texts == y.texts
         assert x.hashes == y.hashes
-        assert (x.counts != y.counts).nnz == 0
+        assert (x.counts.tocsr() != y.counts.tocsr()).nnz == 0
         assert x.groups.tolist() == y.groups.tolist()
         assert x.starts.tolist() == y.starts.tolist()
     assert a.profile_tokens == b.profile_tokens
@@ -119,8 +119,9 @@ class TestIndexDelta:
         _assert_same_rows(delta.index, fresh)
         for kind in KINDS:
             x, y = delta.index.tables[kind], fresh.tables[kind]
-            assert abs(x.lexical - y.lexical).max() == 0
-            assert abs(x.lexical_t - y.lexical_t).max() == 0
+            assert abs(x.lexical.tocsr() - y.lexical.tocsr()).max() == 0
+            queries = fresh.lexical.transform(["jardins partagés", "médiation"])
+            np.testing.assert_array_equal(x.lexical_dot(queries), y.lexical_dot(queries))
         assert abs(delta.index.profile_words - fresh.profile_words).max() == 0
         assert abs(delta.index.need_words - fresh.need_words).max() == 0
         query = ["jardins pour des personnes âgées"]
@@ -144,9 +145,14 @@ class TestIndexDelta:
         assert delta.index.words is before.words
         for kind in KINDS:
             table, old = delta.index.tables[kind], before.tables[kind]
-            expected = before.lexical.weight(table.counts)
-            assert abs(table.lexical - expected).max() < 1e-12
-            assert abs(table.lexical_t - expected.T).max() < 1e-12
+            expected = before.lexical.weight(table.counts.tocsr())
+            assert abs(table.lexical.tocsr() - expected).max() < 1e-12
+            queries = before.lexical.transform(["jardins partagés", "médiation"])
+            np.testing.assert_allclose(
+                table.lexical_dot(queries), (queries @ expected.T).toarray(), atol=1e-12
+            )
+            rows = np.array([len(table) - 1, 0, 2])
+            assert abs(table.lexical[rows] - expected[rows]).max() < 1e-12
             # An unchanged statement keeps its previous row.
             for row, statement_id in enumerate(table.ids.tolist()):
                 old_row = int(old.positions([statement_id])[0])
