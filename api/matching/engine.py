@@ -135,7 +135,8 @@ class Loaded:
         kept = np.flatnonzero(delta.old_to_new >= 0)
         changed = [index.organisations[p] for p in delta.changed_positions.tolist()]
         masks: dict[tuple[str, str], tuple[Place, BoolArray]] = {}
-        for key, (target, old_mask) in self._masks.items():
+        # Copied first: requests still answered by this index may be adding masks.
+        for key, (target, old_mask) in list(self._masks.items()):
             mask = np.zeros(index.size, dtype=bool)
             mask[delta.old_to_new[kept]] = old_mask[kept]
             mask[delta.changed_positions] = [works_on(o, target) for o in changed]
