@@ -71,6 +71,16 @@ class Delta:
     added: dict[str, IntArray]
 
 
+def _past_share(drift: int, size: int, share: float) -> bool:
+    return drift > share * max(size, 1)
+
+
+def refit_due(index: NetworkIndex, refit_share: float = REFIT_SHARE) -> bool:
+    """Whether the changes since the index's last fit pass `refit_share` of it (what
+    `apply_changes` decides when not told)."""
+    return _past_share(index.changed_since_fit, index.rows + index.size, refit_share)
+
+
 def _key(s: StatementRecord) -> str:
     return s.content_hash or f"id:{s.id}"
 
@@ -174,7 +184,7 @@ def apply_changes(
     drift = index.changed_since_fit + removed + n_added + len(touched)
     n_needs = len(sources["need"])
     if refit is None:
-        refit = drift > refit_share * max(n_rows + len(organisations), 1)
+        refit = _past_share(drift, n_rows + len(organisations), refit_share)
     # What a delta cannot extend: an empty side the last fit never saw.
     refit = (
         refit

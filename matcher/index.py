@@ -425,6 +425,11 @@ class NetworkIndex:
     def size(self) -> int:
         return len(self.organisations)
 
+    @property
+    def rows(self) -> int:
+        """Statements in the index, every kind."""
+        return sum(len(t) for t in self.tables.values())
+
 
 class NumpyDenseScorer:
     """Similarities from in-memory matrices (the embedded SQLite backend).

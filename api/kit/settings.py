@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         "once the statements and organisations changed since the last fit pass this share "
         "of the network.",
     )
+    index_background_refit_rows: int = Field(
+        default=20_000,
+        ge=0,
+        description="From this many statements, the refit runs in a background thread: the "
+        "delta is served at once with the statistics of the last fit, and the refitted index "
+        "replaces it when ready.",
+    )
     index_delta_max_share: float = Field(
         default=0.2,
         ge=0,

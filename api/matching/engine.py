@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from api.kit.settings import Settings
 from api.matching.pgvector import PgDenseScorer, vectors_query
 from matcher.calibration import Calibration, fit_calibration
-from matcher.delta import Changes, Delta
+from matcher.delta import Changes, Delta, refit_due
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
@@ -222,6 +222,7 @@ class MatchingEngine:
         )
         self._lock = threading.Lock()
         self._loaded: Loaded | None = None
+        self._refitting: threading.Thread | None = None
         self._indexed_spaces: set[str] = set()
 
     # --- writing -------------------------------------------------------------------
@@ -527,10 +528,13 @@ class MatchingEngine:
         changes since the last fit pass `index_refit_share` of the network."""
         ids = sorted(changed)
         records, statements = self._records(session, ids)
+        # A large network refits in the background: this request is answered at once.
+        background = previous.index.rows >= self.settings.index_background_refit_rows
         delta = previous.index.with_changes(
             Changes(frozenset(ids), records, statements),
             expand=self.expand,
             refit_share=self.settings.index_refit_share,
+            refit=False if background else None,
         )
         numpy_scorer = None
         if previous.numpy_scorer is not None:
@@ -562,7 +566,10 @@ class MatchingEngine:
             if delta.refitted
             else previous.calibration
         )
-        return previous.after(version, delta, calibration, numpy_scorer)
+        loaded = previous.after(version, delta, calibration, numpy_scorer)
+        if background and refit_due(delta.index, self.settings.index_refit_share):
+            self._refit_later(session, loaded)
+        return loaded
 
     def numpy_scorer(
         self,
@@ -612,14 +619,21 @@ class MatchingEngine:
         dimension: int,
     ) -> Calibration:
         """Standardise similarities on random pairs of this network's statements."""
-        rng = np.random.default_rng(0)
-        table = index.tables["competency"]
-        others = index.tables["need"]
-        ids = np.concatenate([table.ids, others.ids])
+        vectors = self._calibration_vectors(session, index, numpy_scorer, dimension)
+        return self._fit_calibration(index, vectors)
+
+    def _calibration_vectors(
+        self,
+        session: Session,
+        index: NetworkIndex,
+        numpy_scorer: NumpyDenseScorer | None,
+        dimension: int,
+    ) -> tuple[FloatMatrix, FloatMatrix] | None:
+        """The dense vectors calibration reads: a random sample of the statements (the
+        same for every index with the same rows) and the first 300 profiles."""
+        ids = np.concatenate([index.tables["competency"].ids, index.tables["need"].ids])
         if len(ids) < 20:
-            return self.calibration_base
-        sample = np.sort(rng.choice(len(ids), size=min(400, len(ids)), replace=False))
-        sample_ids = [int(ids[i]) for i in sample]
+            return None
         scorer = numpy_scorer or PgDenseScorer(
             session,
             self.space,
@@ -628,18 +642,33 @@ class MatchingEngine:
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
         )
-        vectors = scorer.statement_vectors(sample_ids)
+        sample_ids = [int(ids[i]) for i in _calibration_sample(len(ids))]
+        return (
+            scorer.statement_vectors(sample_ids),
+            scorer.profile_vectors([o.id for o in index.organisations[:300]]),
+        )
+
+    def _fit_calibration(
+        self, index: NetworkIndex, vectors: tuple[FloatMatrix, FloatMatrix] | None
+    ) -> Calibration:
+        """Calibration from the sampled vectors and the index's lexical and word rows;
+        reads no database."""
+        if vectors is None:
+            return self.calibration_base
+        statement_vectors, profiles = vectors
+        table = index.tables["competency"]
+        others = index.tables["need"]
+        sample = _calibration_sample(len(table) + len(others))
         from scipy.sparse import vstack
 
         lexical_rows = vstack(
             [table.lexical[i] if i < len(table) else others.lexical[i - len(table)] for i in sample]
         )
-        dense = vectors @ vectors.T
+        dense = statement_vectors @ statement_vectors.T
         lexical = (lexical_rows @ lexical_rows.T).toarray()
         upper = np.triu_indices(len(sample), k=1)
         # A query is statement-like: profiles are scored against statements, not profiles.
-        profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
-        profile_pairs = (vectors @ profiles.T).ravel()
+        profile_pairs = (statement_vectors @ profiles.T).ravel()
         profile_pairs = profile_pairs[np.abs(profile_pairs) > 0]
         word_pairs = np.zeros(0)
         if index.words is not None and index.profile_words is not None:
@@ -653,6 +682,35 @@ class MatchingEngine:
         return fit_calibration(
             dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
         )
+
+    def _refit_later(self, session: Session, loaded: Loaded) -> None:
+        """Refit the statistics of a large delta-updated index in a background thread; the
+        refitted index replaces `loaded` if no newer index did meanwhile. The calibration's
+        vectors are read now, in the request's transaction (the refit keeps every row)."""
+        if self._refitting is not None and self._refitting.is_alive():
+            return  # the next delta asks again (the drift only grows)
+        vectors = self._calibration_vectors(
+            session, loaded.index, loaded.numpy_scorer, loaded.dimension
+        )
+
+        def refit() -> None:
+            try:
+                delta = loaded.index.with_changes(Changes(frozenset(), (), ()), refit=True)
+                scorer = (
+                    loaded.numpy_scorer.with_changes(delta, {}, {})
+                    if loaded.numpy_scorer is not None
+                    else None
+                )
+                calibration = self._fit_calibration(delta.index, vectors)
+                refitted = loaded.after(loaded.version, delta, calibration, scorer)
+                with self._lock:
+                    if self._loaded is loaded:
+                        self._loaded = refitted
+            except Exception:  # a refit is an optimisation: the delta index stays correct
+                log.exception("Background refit of the index failed")
+
+        self._refitting = threading.Thread(target=refit, name="maillage-index-refit", daemon=True)
+        self._refitting.start()
 
     def scorer(self, session: Session, loaded: Loaded) -> Any:
         return loaded.numpy_scorer or PgDenseScorer(
@@ -672,6 +730,12 @@ def _insert_ignoring_duplicates(session: Session) -> Insert:
     if session.get_bind().dialect.name == "sqlite":
         return sqlite.insert(Embedding).on_conflict_do_nothing(index_elements=key)
     return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
+
+
+def _calibration_sample(n: int) -> IntArray:
+    """Rows (of the competencies then the needs) that calibration samples."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(400, n), replace=False)).astype(np.int64)
 
 
 def current_version(session: Session) -> int:

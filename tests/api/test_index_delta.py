@@ -200,6 +200,34 @@ class TestIndexFollowsWrites(OnDemoNetwork):
         assert created.json()["id"] in [h.organisation.id for h in hits]
 
 
+class TestBackgroundRefit(OnDemoNetwork):
+    def test_a_large_network_is_answered_at_once_and_refitted_behind(
+        self, client: TestClient, session: Session, settings: Settings
+    ) -> None:
+        """Past `index_background_refit_rows` (here every network), the request after a
+        write is answered by the delta with the last fit's statistics; a thread refits and
+        the refitted index, the fresh build's, replaces it at the same version."""
+        matching = MatchingEngine(settings.model_copy(update={"index_background_refit_rows": 0}))
+        before = matching.loaded(session)
+        created = client.post("/api/v1/organisations", json=NEW_ORGANISATION)
+        assert created.status_code == 201, created.text
+        served = matching.loaded(session)
+        assert served.version > before.version
+        assert served.index.lexical is before.index.lexical  # not refitted yet
+        assert created.json()["id"] in served.index.org_pos
+        thread = matching._refitting
+        assert thread is not None
+        thread.join(120)
+        assert not thread.is_alive()
+        refitted = matching.loaded(session)
+        assert refitted is not served
+        assert refitted.version == served.version
+        assert refitted.index.changed_since_fit == 0
+        fresh = MatchingEngine(settings)
+        _assert_same(_search(session, matching), _search(session, fresh))
+        assert refitted.calibration == fresh.loaded(session).calibration
+
+
 class TestChangeLog:
     def test_each_write_names_what_it_changed(self, session: Session) -> None:
         start = current_version(session)
