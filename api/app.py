@@ -6,10 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.accounts import endpoints as account_endpoints
+from api.audit import endpoints as audit_endpoints
+from api.audit.service import install_audit
+from api.kit.abuse import install_abuse_protection
+from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
@@ -35,7 +40,7 @@ def _warm_up(app: FastAPI) -> None:
     """Load the model and build the network index before the first request needs them."""
     try:
         with app.state.session_factory() as session:
-            app.state.matching.loaded(session)
+            app.state.matching.snapshot(session)
         app.state.matching.encode(["mise en route"], role=QUERY)
     except Exception:  # a cold first request is better than a server that will not start
         log.exception("warm-up failed; the first request will load the model")
@@ -43,6 +48,7 @@ def _warm_up(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    install_audit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     app = FastAPI(
         lifespan=lifespan,
+        dependencies=[Depends(authorise)],
         title="Maillage",
         version="0.1.0",
         description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "
@@ -66,17 +73,21 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
+    install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
     app.include_router(territory_endpoints.router)
     app.include_router(matching_endpoints.router)
+    app.include_router(account_endpoints.router)
+    app.include_router(audit_endpoints.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    @app.get("/healthz", tags=["système"])
+    @app.get("/healthz", tags=["système"], openapi_extra=access(Access.public))
     def healthz() -> dict[str, str]:
         """Liveness check."""
         return {"status": "ok"}
 
+    check_every_route_has_a_rule(app)
     return app

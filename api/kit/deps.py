@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.accounts.principal import ANONYMOUS, Principal
 from api.matching.engine import MatchingEngine
 
 # Requests of these methods only read; any other may write.
@@ -26,10 +27,23 @@ def get_session(request: Request) -> Iterator[Session]:
     reads = request.method in READ_METHODS
     factory = state.session_factory if reads else state.write_session_factory
     with factory() as session, session.begin():
+        # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
+        session.info["principal"] = getattr(request.state, "principal", None)
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_auth_session(request: Request) -> Iterator[Session]:
+    """A short read-only transaction of its own, to look the bearer token up: a writing
+    request's transaction (which on SQLite takes the write lock at its first statement)
+    must not begin before the request's service has encoded its texts."""
+    with request.app.state.session_factory() as session, session.begin():
+        yield session
+
+
+AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
 
 
 def get_matching(request: Request) -> MatchingEngine:
@@ -38,3 +52,13 @@ def get_matching(request: Request) -> MatchingEngine:
 
 
 MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
+
+
+def get_viewer(request: Request) -> Principal:
+    """The account the request acts for (left on the request by `api.kit.auth.authorise`,
+    which every API route runs first)."""
+    viewer: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return viewer
+
+
+ViewerDep = Annotated[Principal, Depends(get_viewer)]

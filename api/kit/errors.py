@@ -23,6 +23,7 @@ TITLES_FR: dict[int, str] = {
     413: "Requête trop volumineuse",
     415: "Type de contenu non pris en charge",
     422: "Données invalides",
+    429: "Trop de requêtes",
     500: "Erreur interne",
 }
 
@@ -30,11 +31,20 @@ TITLES_FR: dict[int, str] = {
 class AppError(Exception):
     status_code = 400
     type_slug = "bad-request"
+    headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
+        if headers:
+            self.headers = {**self.headers, **headers}
 
 
 class InvalidInput(AppError):
@@ -55,6 +65,21 @@ class Conflict(AppError):
 class Forbidden(AppError):
     status_code = 403
     type_slug = "forbidden"
+
+
+class TooManyRequests(AppError):
+    """Rate limit reached; `Retry-After` (seconds) says when to try again."""
+
+    status_code = 429
+    type_slug = "too-many-requests"
+
+
+class Unauthorized(AppError):
+    """No token, or one that does not authenticate (RFC 6750: `WWW-Authenticate: Bearer`)."""
+
+    status_code = 401
+    type_slug = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="maillage"'}
 
 
 class FieldError(BaseModel):
@@ -95,6 +120,7 @@ def problem(
     type_slug: str | None = None,
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"/problems/{type_slug}" if type_slug else "about:blank",
@@ -106,7 +132,7 @@ def problem(
         body["instance"] = instance
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 _PYDANTIC_FR: dict[str, str] = {
@@ -168,6 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
             type_slug=exc.type_slug,
             instance=request.url.path,
             errors=exc.errors,
+            headers=exc.headers or None,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, SessionDep
 from api.kit.errors import problem_responses
 from api.matching import service
@@ -18,12 +19,15 @@ from api.matching.schemas import (
     Within,
 )
 
-router = APIRouter(tags=["mise en relation"])
+router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get(
-    "/api/v1/search/organisations", response_model=SearchPage, responses=problem_responses(422)
+    "/api/v1/search/organisations",
+    response_model=SearchPage,
+    responses=problem_responses(422),
+    openapi_extra=access(Access.signed_in, costly=True),
 )
 def search_organisations(
     session: SessionDep,
@@ -49,6 +53,7 @@ def search_organisations(
 
 @router.get(
     "/api/v1/organisations/{organisation_id}/partners",
+    openapi_extra=access(Access.organisation, costly=True),
     response_model=PartnerPage,
     responses=problem_responses(404, 422),
 )
@@ -74,6 +79,7 @@ def partners(
 
 @router.post(
     "/api/v1/organisations/{organisation_id}/dismissals",
+    openapi_extra=access(Access.organisation),
     response_model=DismissalOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(404, 422),
@@ -90,6 +96,7 @@ def dismiss(
 
 @router.get(
     "/api/v1/organisations/{organisation_id}/dismissals",
+    openapi_extra=access(Access.organisation),
     response_model=list[DismissalOut],
     responses=problem_responses(404, 422),
 )
@@ -100,6 +107,7 @@ def list_dismissals(session: SessionDep, organisation_id: OrganisationId) -> lis
 
 @router.delete(
     "/api/v1/organisations/{organisation_id}/dismissals/{dismissed_id}",
+    openapi_extra=access(Access.organisation),
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404, 422),
 )

@@ -7,42 +7,42 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Insert, delete, insert, select, text, update
+from sqlalchemy import Engine, Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.settings import Settings
-from api.matching.pgvector import PgDenseScorer, vectors_query
+from api.matching.pgvector import PgDenseScorer
+from api.matching.repository import (
+    bump_version,
+    changes_since,
+    current_version,
+    read_network,
+    vectors_query,
+)
 from matcher.calibration import Calibration, fit_calibration
-from matcher.delta import Changes, Delta, refit_due
+from matcher.delta import Changes, refit_due
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
     REQUIREMENT,
-    BoolArray,
+    DenseScorer,
     IntArray,
     NetworkIndex,
     NumpyDenseScorer,
-    OrganisationRecord,
-    StatementRecord,
 )
-from matcher.territory import Key, Place, level_at_least_as_fine
-from matcher.text import NORMALISATION_VERSION, content_hash, fold, normalise_for_matching
+from matcher.snapshot import NetworkSnapshot
+from matcher.text import NORMALISATION_VERSION, content_hash, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
     Embedding,
-    MatchChange,
-    MatchState,
     Organisation,
     Statement,
-    Territory,
-    organisation_territories,
 )
 from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl, hnsw_index_name
@@ -52,9 +52,6 @@ log = logging.getLogger(__name__)
 # A delta reads every changed organisation by id: up to this many, or more on a large
 # network (`Settings.index_delta_max_share`), before a build from the whole database pays.
 DELTA_MIN_ORGANISATIONS = 50
-# The change log keeps the last CHANGE_LOG_KEPT versions, pruned every so many writes.
-CHANGE_LOG_KEPT = 10_000
-CHANGE_LOG_PRUNE_EVERY = 1_000
 
 ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
 # How each stored role is read by a retrieval-trained encoder: a need looks for something
@@ -101,101 +98,6 @@ def organisation_texts(org: Organisation) -> dict[tuple[str, str], str]:
     return texts
 
 
-@dataclass
-class Loaded:
-    """An index of the network at one version, with what scores it."""
-
-    version: int
-    index: NetworkIndex
-    calibration: Calibration
-    numpy_scorer: NumpyDenseScorer | None
-    dimension: int
-    _masks: dict[tuple[str, str], tuple[Place, BoolArray]] = field(default_factory=dict)
-    _postings: dict[Key, IntArray] | None = None
-    _need_owners: dict[str, set[int]] | None = None
-
-    def territory_mask(self, target: Place) -> BoolArray:
-        """Organisations working inside the target or on a territory containing it; computed
-        once per territory and kept across deltas, not on every search."""
-        if target.key not in self._masks:
-            self._masks[target.key] = (target, territory_mask(self.index, target))
-        return self._masks[target.key][1]
-
-    def after(
-        self,
-        version: int,
-        delta: Delta,
-        calibration: Calibration,
-        numpy_scorer: NumpyDenseScorer | None,
-    ) -> Loaded:
-        """The index of a later version that `delta` made from this one. Territory masks
-        and need owners are carried over, patched for the changed organisations only;
-        territory postings are built again on first use."""
-        index = delta.index
-        kept = np.flatnonzero(delta.old_to_new >= 0)
-        changed = [index.organisations[p] for p in delta.changed_positions.tolist()]
-        masks: dict[tuple[str, str], tuple[Place, BoolArray]] = {}
-        # Copied first: requests still answered by this index may be adding masks.
-        for key, (target, old_mask) in list(self._masks.items()):
-            mask = np.zeros(index.size, dtype=bool)
-            mask[delta.old_to_new[kept]] = old_mask[kept]
-            mask[delta.changed_positions] = [works_on(o, target) for o in changed]
-            masks[key] = (target, mask)
-        owners = None
-        if self._need_owners is not None:
-            owners = dict(self._need_owners)
-            old = self.index.tables["need"]
-            gone = np.flatnonzero(np.isin(old.org_pos, np.flatnonzero(delta.old_to_new < 0)))
-            for row in gone.tolist():
-                folded = fold(old.texts[row])
-                org_id = self.index.organisations[int(old.org_pos[row])].id
-                owners[folded] = owners.get(folded, set()) - {org_id}
-                if not owners[folded]:
-                    del owners[folded]
-            new = index.tables["need"]
-            for row in np.flatnonzero(np.isin(new.org_pos, delta.changed_positions)).tolist():
-                folded = fold(new.texts[row])
-                owners[folded] = owners.get(folded, set()) | {
-                    index.organisations[int(new.org_pos[row])].id
-                }
-        return Loaded(
-            version,
-            index,
-            calibration,
-            numpy_scorer,
-            self.dimension,
-            _masks=masks,
-            _need_owners=owners,
-        )
-
-    def need_owners(self, text_: str) -> set[int]:
-        """Organisations that declared a need with this text, whatever its case, accents
-        and punctuation."""
-        if self._need_owners is None:
-            owners: dict[str, set[int]] = {}
-            table = self.index.tables["need"]
-            for need, pos in zip(table.texts, table.org_pos.tolist(), strict=True):
-                owners.setdefault(fold(need), set()).add(self.index.organisations[pos].id)
-            self._need_owners = owners
-        return self._need_owners.get(fold(text_), set())
-
-    def sharing_mask(self, position: int, level: str) -> BoolArray:
-        """Organisations sharing with the one at `position` a territory of `level` or finer
-        (the `within=` filter of suggestions), from territory -> organisations postings."""
-        if self._postings is None:
-            postings: dict[Key, list[int]] = {}
-            for pos, org in enumerate(self.index.organisations):
-                for key in {k for place in org.places for k in place.ancestors}:
-                    postings.setdefault(key, []).append(pos)
-            self._postings = {k: np.array(v, dtype=np.int64) for k, v in postings.items()}
-        mask = np.zeros(self.index.size, dtype=bool)
-        for place in self.index.organisations[position].places:
-            for key in place.ancestors:
-                if level_at_least_as_fine(key[0], level) and key in self._postings:
-                    mask[self._postings[key]] = True
-        return mask
-
-
 class MatchingEngine:
     """Process-wide: the encoder, the thesaurus and the cached index of one space."""
 
@@ -221,7 +123,7 @@ class MatchingEngine:
             words_weight=settings.words_weight,
         )
         self._lock = threading.Lock()
-        self._loaded: Loaded | None = None
+        self._snapshot: NetworkSnapshot | None = None
         self._refitting: threading.Thread | None = None
         self._indexed_spaces: set[str] = set()
 
@@ -396,12 +298,12 @@ class MatchingEngine:
 
     # --- reading -------------------------------------------------------------------
 
-    def loaded(self, session: Session) -> Loaded:
-        """The index at the version this session reads, or a newer one."""
+    def snapshot(self, session: Session) -> NetworkSnapshot:
+        """The network at the version this session reads, or a newer one."""
         version = current_version(session)
         return self._at_least(version, lambda: self._build(session, version))
 
-    def _at_least(self, version: int, build: Callable[[], Loaded]) -> Loaded:
+    def _at_least(self, version: int, build: Callable[[], NetworkSnapshot]) -> NetworkSnapshot:
         """The cached index if it is at `version` or newer, else the one `build` makes.
 
         The one place where requests wait for the index. Never older than the version a
@@ -411,21 +313,21 @@ class MatchingEngine:
         wait; the others queue for one build at a time, and those that a build done
         meanwhile brought up to date do not build again.
         """
-        current = self._loaded
+        current = self._snapshot
         if current is not None and current.version >= version:
             return current
         with self._lock:
-            current = self._loaded
+            current = self._snapshot
             if current is None or current.version < version:
-                current = self._loaded = build()
+                current = self._snapshot = build()
             return current
 
-    def _build(self, session: Session, version: int) -> Loaded:
-        """The index at `version`: the previous index with the organisations that the
+    def _build(self, session: Session, version: int) -> NetworkSnapshot:
+        """The snapshot at `version`: the previous one with the organisations that the
         change log names since its version replaced (a delta), or, when the log says the
         whole network changed (a reindex, a bulk load) or too many organisations changed, a
         build from the whole database."""
-        previous = self._loaded
+        previous = self._snapshot
         if previous is not None:
             changed = changes_since(session, previous.version, version)
             limit = max(
@@ -435,71 +337,11 @@ class MatchingEngine:
                 return self._apply_changes(session, previous, version, changed)
         return self._full_build(session, version)
 
-    def _records(
-        self, session: Session, organisation_ids: Sequence[int] | None = None
-    ) -> tuple[list[OrganisationRecord], list[StatementRecord]]:
-        """The organisations (all, or those of `organisation_ids`) and their network
-        statements, as the matcher reads them."""
-        from api.territories.service import places_of
-
-        def chunks() -> Iterable[Sequence[int] | None]:
-            if organisation_ids is None:
-                yield None
-                return
-            for start in range(0, len(organisation_ids), 1000):
-                yield organisation_ids[start : start + 1000]
-
-        records: list[OrganisationRecord] = []
-        statements: list[StatementRecord] = []
-        links = organisation_territories.c
-        for ids in chunks():
-            link_query = select(links.organisation_id, links.territory_id)
-            org_query = select(
-                Organisation.id, Organisation.name, Organisation.kind, Organisation.description
-            )
-            statement_query = select(
-                Statement.id,
-                Statement.organisation_id,
-                Statement.kind,
-                Statement.text,
-                Statement.content_hash,
-            ).where(Statement.visibility == Visibility.network)
-            if ids is not None:
-                link_query = link_query.where(links.organisation_id.in_(ids))
-                org_query = org_query.where(Organisation.id.in_(ids))
-                statement_query = statement_query.where(Statement.organisation_id.in_(ids))
-            territory_ids: dict[int, list[int]] = {}
-            for org_id, territory_id in session.execute(link_query):
-                territory_ids.setdefault(org_id, []).append(territory_id)
-            used = session.scalars(
-                select(Territory).where(
-                    Territory.id.in_(link_query.with_only_columns(links.territory_id).distinct())
-                )
-            ).all()
-            places = places_of(session, used)
-            records += [
-                OrganisationRecord(
-                    id=org_id,
-                    name=name,
-                    kind=kind.value,
-                    places=tuple(
-                        places[t] for t in sorted(territory_ids.get(org_id, ())) if t in places
-                    ),
-                    description=description or "",
-                )
-                for org_id, name, kind, description in session.execute(org_query)
-            ]
-            statements += [
-                StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
-                for i, org, kind, t, h in session.execute(statement_query)
-            ]
-        return records, statements
-
-    def _full_build(self, session: Session, version: int) -> Loaded:
-        """The index at `version` from the whole database. The previous index lends what
+    def _full_build(self, session: Session, version: int) -> NetworkSnapshot:
+        """The snapshot at `version` from the whole database. The previous index lends what
         did not change: n-gram counts and (on SQLite) vectors of unchanged texts."""
-        records, statements = self._records(session)
-        previous = self._loaded
+        records, statements = read_network(session)
+        previous = self._snapshot
         index = NetworkIndex.build(
             self.space,
             records,
@@ -517,17 +359,17 @@ class MatchingEngine:
                 previous=previous.numpy_scorer if previous else None,
             )
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
-        return Loaded(version, index, calibration, numpy_scorer, dimension)
+        return NetworkSnapshot(version, index, calibration, numpy_scorer, dimension)
 
     def _apply_changes(
-        self, session: Session, previous: Loaded, version: int, changed: set[int]
-    ) -> Loaded:
+        self, session: Session, previous: NetworkSnapshot, version: int, changed: set[int]
+    ) -> NetworkSnapshot:
         """The previous index with the changed organisations' rows read again, by id: their
         record, territories, statements and (on SQLite) vectors. The statistics (idf,
         word weights, calibration, the SQLite first pass) are refitted in memory once the
         changes since the last fit pass `index_refit_share` of the network."""
         ids = sorted(changed)
-        records, statements = self._records(session, ids)
+        records, statements = read_network(session, ids)
         # A large network refits in the background: this request is answered at once.
         background = previous.index.rows >= self.settings.index_background_refit_rows
         delta = previous.index.with_changes(
@@ -566,10 +408,10 @@ class MatchingEngine:
             if delta.refitted
             else previous.calibration
         )
-        loaded = previous.after(version, delta, calibration, numpy_scorer)
+        snapshot = previous.after(version, delta, calibration, numpy_scorer)
         if background and refit_due(delta.index, self.settings.index_refit_share):
-            self._refit_later(session, loaded)
-        return loaded
+            self._refit_later(session, snapshot)
+        return snapshot
 
     def numpy_scorer(
         self,
@@ -683,44 +525,52 @@ class MatchingEngine:
             dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
         )
 
-    def _refit_later(self, session: Session, loaded: Loaded) -> None:
+    def _refit_later(self, session: Session, snapshot: NetworkSnapshot) -> None:
         """Refit the statistics of a large delta-updated index in a background thread; the
-        refitted index replaces `loaded` if no newer index did meanwhile. The calibration's
+        refitted index replaces `snapshot` if no newer index did meanwhile. The calibration's
         vectors are read now, in the request's transaction (the refit keeps every row)."""
         if self._refitting is not None and self._refitting.is_alive():
             return  # the next delta asks again (the drift only grows)
         vectors = self._calibration_vectors(
-            session, loaded.index, loaded.numpy_scorer, loaded.dimension
+            session, snapshot.index, snapshot.numpy_scorer, snapshot.dimension
         )
 
         def refit() -> None:
             try:
-                delta = loaded.index.with_changes(Changes(frozenset(), (), ()), refit=True)
+                delta = snapshot.index.with_changes(Changes(frozenset(), (), ()), refit=True)
                 scorer = (
-                    loaded.numpy_scorer.with_changes(delta, {}, {})
-                    if loaded.numpy_scorer is not None
+                    snapshot.numpy_scorer.with_changes(delta, {}, {})
+                    if snapshot.numpy_scorer is not None
                     else None
                 )
                 calibration = self._fit_calibration(delta.index, vectors)
-                refitted = loaded.after(loaded.version, delta, calibration, scorer)
+                refitted = snapshot.after(snapshot.version, delta, calibration, scorer)
                 with self._lock:
-                    if self._loaded is loaded:
-                        self._loaded = refitted
+                    if self._snapshot is snapshot:
+                        self._snapshot = refitted
             except Exception:  # a refit is an optimisation: the delta index stays correct
                 log.exception("Background refit of the index failed")
 
         self._refitting = threading.Thread(target=refit, name="maillage-index-refit", daemon=True)
         self._refitting.start()
 
-    def scorer(self, session: Session, loaded: Loaded) -> Any:
-        return loaded.numpy_scorer or PgDenseScorer(
+    def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
+        """What scores dense similarities on this snapshot: its vectors in memory (SQLite),
+        else PostgreSQL through the session (pgvector)."""
+        return snapshot.numpy_scorer or PgDenseScorer(
             session,
             self.space,
-            loaded.index,
-            loaded.dimension,
+            snapshot.index,
+            snapshot.dimension,
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
         )
+
+
+def _calibration_sample(n: int) -> IntArray:
+    """Rows (of the competencies then the needs) that calibration samples."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(400, n), replace=False)).astype(np.int64)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Insert:
@@ -730,74 +580,6 @@ def _insert_ignoring_duplicates(session: Session) -> Insert:
     if session.get_bind().dialect.name == "sqlite":
         return sqlite.insert(Embedding).on_conflict_do_nothing(index_elements=key)
     return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
-
-
-def _calibration_sample(n: int) -> IntArray:
-    """Rows (of the competencies then the needs) that calibration samples."""
-    rng = np.random.default_rng(0)
-    return np.sort(rng.choice(n, size=min(400, n), replace=False)).astype(np.int64)
-
-
-def current_version(session: Session) -> int:
-    return int(session.scalar(select(MatchState.version).where(MatchState.id == 1)) or 0)
-
-
-def bump_version(session: Session, organisation_ids: Iterable[int] | None) -> int:
-    """Mark the index stale, in the writing transaction, and log what changed: the
-    organisations written (created, edited, deleted), or with None the whole network.
-    Returns the new version."""
-    version = int(
-        session.scalar(
-            update(MatchState)
-            .where(MatchState.id == 1)
-            .values(version=MatchState.version + 1)
-            .returning(MatchState.version)
-        )
-        or 0
-    )
-    changed: list[int | None] = [None]
-    if organisation_ids is not None:
-        changed = [*sorted(set(organisation_ids))] or [None]
-    session.execute(
-        insert(MatchChange), [{"version": version, "organisation_id": i} for i in changed]
-    )
-    if version % CHANGE_LOG_PRUNE_EVERY == 0:
-        # A process whose index is older than the log rebuilds it whole.
-        session.execute(delete(MatchChange).where(MatchChange.version <= version - CHANGE_LOG_KEPT))
-    return version
-
-
-def changes_since(session: Session, since: int, version: int) -> set[int] | None:
-    """The organisations changed after version `since` up to `version`, or None when the
-    whole network may have: a "full" entry, or a version without entries (a write that
-    bumped the version without logging, or a log pruned past `since`)."""
-    seen: set[int] = set()
-    changed: set[int] = set()
-    for at, organisation_id in session.execute(
-        select(MatchChange.version, MatchChange.organisation_id).where(
-            MatchChange.version > since, MatchChange.version <= version
-        )
-    ):
-        if organisation_id is None:
-            return None
-        seen.add(at)
-        changed.add(organisation_id)
-    if len(seen) != version - since:
-        return None
-    return changed
-
-
-def works_on(organisation: OrganisationRecord, target: Place) -> bool:
-    """Whether the organisation works inside the target, or on a territory containing it."""
-    return any(
-        p.within(target.level, target.code) or target.within(p.level, p.code)
-        for p in organisation.places
-    )
-
-
-def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
-    """Organisations working inside the target, or on a territory that contains it."""
-    return np.array([works_on(o, target) for o in index.organisations], dtype=bool)
 
 
 def reindex(

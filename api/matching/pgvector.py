@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.matching.repository import vectors_query
 from matcher.encoders import FloatMatrix
 from matcher.index import PROFILE, BoolArray, IntArray, NetworkIndex, lookup_positions
 from matcher.scoring import FloatArray
-from models import Embedding, Organisation, Statement
+from models import Organisation, Statement
 
 
 def _raw_literal(value: str) -> str:
@@ -285,16 +286,3 @@ class PgDenseScorer:
 
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
         return self._vectors(Organisation.id, Organisation.profile_hash, PROFILE, org_ids)
-
-
-def vectors_query(
-    space: str, id_column: Any, hash_column: Any, role: Any
-) -> Select[tuple[int, Any]]:
-    """(id, vector) of statements or profiles, joined to their embedding in `space`;
-    `role` is a literal or a column (a statement's kind)."""
-    return select(id_column, Embedding.vector).join(
-        Embedding,
-        (Embedding.content_hash == hash_column)
-        & (Embedding.model == space)
-        & (Embedding.role == role),
-    )

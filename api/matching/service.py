@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from api.kit.errors import InvalidInput, NotFound
-from api.matching.engine import Loaded, MatchingEngine
+from api.matching import repository
+from api.matching.engine import MatchingEngine
 from api.matching.schemas import (
     DismissalOut,
     MatchedStatementOut,
@@ -23,63 +23,39 @@ from api.matching.schemas import (
 )
 from api.organisations.service import summary
 from api.territories import service as territory_service
-from matcher.encoders import QUERY, FloatMatrix
-from matcher.index import PROFILE, BoolArray, DenseScorer
-from matcher.partners import (
-    PartnerWeights,
-    ProfileSignals,
-    candidate_organisations,
-    suggest_partners,
-)
-from matcher.search import search_organisations
+from matcher.encoders import QUERY
+from matcher.partners import PartnerWeights
+from matcher.snapshot import SearchCuts
 from models import Dismissal, Organisation, Territory
-
-
-def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
-    """The organisations to show, with their territories (two indexed look-ups)."""
-    if not ids:
-        return {}
-    orgs = session.scalars(
-        select(Organisation)
-        .where(Organisation.id.in_(ids))
-        .options(selectinload(Organisation.territories))
-    ).all()
-    return {o.id: o for o in orgs}
 
 
 def search(
     session: Session, matching: MatchingEngine, q: str, territory: str | None, limit: int
 ) -> SearchPage:
+    """Organisations whose competencies best answer `q` (French free text), inside
+    `territory` (a reference, see `territories.service.resolve_ref`) when given.
+    Raises InvalidInput (an empty query), NotFound (an unknown territory)."""
     query = " ".join(q.split())
     if len(query) < 2:
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
     target = territory_service.resolve_ref(session, territory) if territory else None
-    loaded = matching.loaded(session)
-    index = loaded.index
-    mask = (
-        loaded.territory_mask(territory_service.places_of(session, [target])[target.id])
-        if target
-        else None
-    )
+    place = territory_service.places_of(session, [target])[target.id] if target else None
+    snapshot = matching.snapshot(session)
     expanded = matching.expand(query)
     vector = matching.encode([expanded], role=QUERY, expanded=True)
-    scorer = matching.scorer(session, loaded)
-    hits = search_organisations(
-        index,
+    hits = snapshot.search(
+        matching.scorer(session, snapshot),
         vector,
         expanded,
-        scorer.statements(vector, "competency", mask),
-        scorer.profiles(vector, mask),
-        loaded.calibration,
-        org_mask=mask,
+        query=query,
+        territory=place,
         limit=limit,
-        # Searching with the text of a declared need asks who answers it: never its author.
-        exclude=loaded.need_owners(query),
-        profile_words=index.profile_word_similarity(expanded),
-        min_score=matching.settings.search_min_score,
-        relative_cut=matching.settings.search_relative_cut,
+        cuts=SearchCuts(
+            min_score=matching.settings.search_min_score,
+            relative_cut=matching.settings.search_relative_cut,
+        ),
     )
-    orgs = _summaries(session, [h.organisation_id for h in hits])
+    orgs = repository.organisations_to_show(session, [h.organisation_id for h in hits])
     return SearchPage(
         query=query,
         territory=territory_service.brief(target) if target else None,
@@ -109,14 +85,6 @@ def _require_organisation(session: Session, organisation_id: int) -> None:
         raise NotFound(f"Aucune organisation n° {organisation_id}.")
 
 
-def dismissed_ids(session: Session, organisation_id: int) -> set[int]:
-    return set(
-        session.scalars(
-            select(Dismissal.dismissed_id).where(Dismissal.organisation_id == organisation_id)
-        )
-    )
-
-
 def partners(
     session: Session,
     matching: MatchingEngine,
@@ -125,37 +93,27 @@ def partners(
     within: Within,
     limit: int,
 ) -> PartnerPage:
-    loaded = matching.loaded(session)
-    index = loaded.index
-    if organisation_id not in index.org_pos:  # every organisation is in the index...
-        _require_organisation(session, organisation_id)
-        # ...unless it was created after this request read the index version.
-        return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=[])
-    scorer = matching.scorer(session, loaded)
-    me = index.org_pos[organisation_id]
-    level = None if within == Within.any else within.value
-    mask = loaded.sharing_mask(me, level) if level else None
-    dense, profiles = partner_signals(
-        loaded, scorer, me, mode, mask, matching.settings.partner_top_k
-    )
-    suggestions = suggest_partners(
-        index,
+    """Suggested partners of an organisation, with their reasons and shared territory.
+    Raises NotFound (an unknown organisation)."""
+    snapshot = matching.snapshot(session)
+    settings = matching.settings
+    suggestions = snapshot.partners(
+        matching.scorer(session, snapshot),
         organisation_id,
-        dense,
-        loaded.calibration,
         mode=mode.value,
-        profiles=profiles,
-        org_mask=mask,
-        within=level,
-        territory_weight=True,
-        exclude=dismissed_ids(session, organisation_id),
+        within=None if within == Within.any else within.value,
+        exclude=repository.dismissed_ids(session, organisation_id),
         limit=limit,
+        top_k=settings.partner_top_k,
         weights=PartnerWeights(
-            reciprocity=matching.settings.partner_reciprocity,
-            strong_reason=matching.settings.partner_strong_reason,
+            reciprocity=settings.partner_reciprocity, strong_reason=settings.partner_strong_reason
         ),
     )
-    orgs = _summaries(session, [s.organisation_id for s in suggestions])
+    if suggestions is None:  # every organisation is in the snapshot...
+        _require_organisation(session, organisation_id)
+        # ...unless it was created after this request read the network's version.
+        suggestions = []
+    orgs = repository.organisations_to_show(session, [s.organisation_id for s in suggestions])
     keys = {s.shared_territory for s in suggestions if s.shared_territory}
     # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
     names = (
@@ -172,7 +130,7 @@ def partners(
     )
     items = []
     for s in suggestions:
-        if s.organisation_id not in orgs:  # deleted since the index was built
+        if s.organisation_id not in orgs:  # deleted since the snapshot was built
             continue
         shared = names.get(s.shared_territory) if s.shared_territory else None
         reasons = [
@@ -199,45 +157,6 @@ def partners(
             )
         )
     return PartnerPage(organisation_id=organisation_id, mode=mode, within=within, items=items)
-
-
-def partner_signals(
-    loaded: Loaded,
-    scorer: DenseScorer,
-    me: int,
-    mode: PartnerMode,
-    mask: BoolArray | None,
-    top_k: int | None,
-) -> tuple[dict[tuple[str, str], FloatMatrix], ProfileSignals | None]:
-    """What `suggest_partners` reads for the organisation at position `me`: dense
-    similarities of its statements (the best `top_k` per statement on a large network)
-    and, in complementary mode, of its needs to every profile, as a search would read
-    each need."""
-    index = loaded.index
-    kinds = (
-        [("need", "competency"), ("competency", "need")]
-        if mode == PartnerMode.complementary
-        else [("need", "need"), ("competency", "competency")]
-    )
-    mine = {
-        kind: index.tables[kind].ids[index.tables[kind].rows_of(me)].tolist()
-        for kind in {k for k, _ in kinds}
-    }
-    dense = scorer.pairs(mine, kinds, mask, top_k)
-    if mode != PartnerMode.complementary or not mine["need"]:
-        return dense, None
-    # Each need is also read against whole profiles, as a search for it would be: only
-    # those of the organisations a suggestion will score, exactly (no index scan).
-    candidates = candidate_organisations(index, dense)  # inside `mask` already
-    reached = index.size if candidates is None else int(np.count_nonzero(candidates))
-    to_profiles = scorer.pairs(
-        mine, [("need", PROFILE)], mask if candidates is None else candidates, reached
-    )
-    profiles = ProfileSignals(
-        dense=to_profiles[("need", PROFILE)],
-        words=index.need_profile_words(index.tables["need"].rows_of(me)),
-    )
-    return dense, profiles
 
 
 def dismiss(
@@ -271,7 +190,7 @@ def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut
     rows = session.scalars(
         select(Dismissal).where(Dismissal.organisation_id == organisation_id).order_by(Dismissal.id)
     ).all()
-    orgs = _summaries(session, [d.dismissed_id for d in rows])
+    orgs = repository.organisations_to_show(session, [d.dismissed_id for d in rows])
     return [
         DismissalOut(
             organisation=summary(orgs[d.dismissed_id]), reason=d.reason, created_at=d.created_at

@@ -6,16 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, SessionDep
 from api.kit.errors import problem_responses
 from api.organisations import service
 from api.organisations.schemas import OrganisationIn, OrganisationOut, OrganisationPage
 from models.enums import OrganisationKind
 
-router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
+router = APIRouter(
+    prefix="/api/v1/organisations", tags=["organisations"], responses=problem_responses(401, 403)
+)
 
 
-@router.get("", response_model=OrganisationPage, responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=OrganisationPage,
+    responses=problem_responses(422),
+    openapi_extra=access(Access.signed_in),
+)
 def list_organisations(
     session: SessionDep,
     q: Annotated[str | None, Query(max_length=200, description="Words of the name.")] = None,
@@ -42,6 +50,7 @@ def list_organisations(
     response_model=OrganisationOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422),
+    openapi_extra=access(Access.coordinator),
 )
 def create_organisation(
     session: SessionDep, matching: MatchingDep, body: OrganisationIn, response: Response
@@ -53,7 +62,10 @@ def create_organisation(
 
 
 @router.get(
-    "/{organisation_id}", response_model=OrganisationOut, responses=problem_responses(404, 422)
+    "/{organisation_id}",
+    response_model=OrganisationOut,
+    responses=problem_responses(404, 422),
+    openapi_extra=access(Access.signed_in),
 )
 def get_organisation(
     session: SessionDep, organisation_id: Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.kit.settings import Settings
 from api.matching import service
-from api.matching.engine import MatchingEngine, bump_version, changes_since, current_version
+from api.matching.engine import MatchingEngine
+from api.matching.repository import bump_version, changes_since, current_version
 from api.matching.schemas import PartnerMode, Within
 from matcher.index import KINDS
 from matcher.text import content_hash
@@ -151,7 +152,7 @@ class TestIndexFollowsWrites(OnDemoNetwork):
         _delete(session, org_id(session, IMPACT_LAB))
         delta_search = _search(session, matching)
         delta_partners = _partners(session, matching)
-        loaded = matching.loaded(session)
+        loaded = matching.snapshot(session)
         assert loaded.version == current_version(session)
         assert len(full) == 1  # every version since the first came from a delta
 
@@ -160,7 +161,7 @@ class TestIndexFollowsWrites(OnDemoNetwork):
         fresh_partners = _partners(session, fresh)
         _assert_same(delta_search, fresh_search)
         _assert_same(delta_partners, fresh_partners)
-        assert matching.loaded(session).calibration == fresh.loaded(session).calibration
+        assert matching.snapshot(session).calibration == fresh.snapshot(session).calibration
         # What the writes changed is seen: the new organisation among the landlord's
         # partners, the edited one's new need excluding it from that need's search.
         landlord = org_id(session, LANDLORD)
@@ -174,15 +175,15 @@ class TestIndexFollowsWrites(OnDemoNetwork):
         self, client: TestClient, session: Session, settings: Settings
     ) -> None:
         matching = MatchingEngine(settings.model_copy(update={"index_refit_share": 1.0}))
-        before = matching.loaded(session)
+        before = matching.snapshot(session)
         gardeners = org_id(session, GARDENERS)
         _edit(session, matching, gardeners)
         created = client.post("/api/v1/organisations", json=NEW_ORGANISATION)
         assert created.status_code == 201, created.text
-        after = matching.loaded(session)
+        after = matching.snapshot(session)
         assert after.index.lexical is before.index.lexical  # the idf of the last fit
         assert after.calibration == before.calibration
-        fresh = MatchingEngine(settings).loaded(session)
+        fresh = MatchingEngine(settings).snapshot(session)
         assert [o.id for o in after.index.organisations] == [
             o.id for o in fresh.index.organisations
         ]
@@ -208,10 +209,10 @@ class TestBackgroundRefit(OnDemoNetwork):
         write is answered by the delta with the last fit's statistics; a thread refits and
         the refitted index, the fresh build's, replaces it at the same version."""
         matching = MatchingEngine(settings.model_copy(update={"index_background_refit_rows": 0}))
-        before = matching.loaded(session)
+        before = matching.snapshot(session)
         created = client.post("/api/v1/organisations", json=NEW_ORGANISATION)
         assert created.status_code == 201, created.text
-        served = matching.loaded(session)
+        served = matching.snapshot(session)
         assert served.version > before.version
         assert served.index.lexical is before.index.lexical  # not refitted yet
         assert created.json()["id"] in served.index.org_pos
@@ -219,13 +220,13 @@ class TestBackgroundRefit(OnDemoNetwork):
         assert thread is not None
         thread.join(120)
         assert not thread.is_alive()
-        refitted = matching.loaded(session)
+        refitted = matching.snapshot(session)
         assert refitted is not served
         assert refitted.version == served.version
         assert refitted.index.changed_since_fit == 0
         fresh = MatchingEngine(settings)
         _assert_same(_search(session, matching), _search(session, fresh))
-        assert refitted.calibration == fresh.loaded(session).calibration
+        assert refitted.calibration == fresh.snapshot(session).calibration
 
 
 class TestChangeLog:

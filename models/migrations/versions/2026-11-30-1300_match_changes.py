@@ -1,8 +1,8 @@
 """match changes: what each index version changed
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-26 09:00:00
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-30 13:00:00
 
 Each bump of `match_state.version` names the organisations it changed (or, with a NULL
 organisation, the whole network), so that a process updates its index by a delta.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
