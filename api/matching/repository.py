@@ -34,10 +34,11 @@ CHANGE_LOG_KEPT = 10_000
 CHANGE_LOG_PRUNE_EVERY = 1_000
 
 
-def bump_version(session: Session, organisation_ids: Iterable[int] | None) -> int:
+def bump_version(session: Session, organisation_ids: Iterable[int] | None = None) -> int:
     """Mark every cached snapshot stale, in the writer's transaction, and log what changed:
-    the organisations written (created, edited, deleted), or with None the whole network
-    (a reindex, a bulk load). Returns the new version."""
+    the organisations written (created, edited, archived, deleted), or by default the whole
+    network (a reindex, a bulk load), which every process rebuilds from the database: a
+    write should name its organisations. Returns the new version."""
     version = int(
         session.scalar(
             update(MatchState)
