@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
-from api.services.pg_scorer import PgDenseScorer, vectors_query
+from api.services.pg_scorer import PgDenseScorer, PgMemory, load_memory, vectors_query
 from api.settings import Settings
 from matcher.calibration import Calibration, fit_calibration
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
@@ -101,6 +101,7 @@ class Loaded:
     calibration: Calibration
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
+    pg_memory: PgMemory | None = None  # PostgreSQL: what its scorer keeps in memory
     _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
     _postings: dict[Key, IntArray] | None = None
     _need_owners: dict[str, set[int]] | None = None
@@ -417,6 +418,7 @@ class MatchingEngine:
         )
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
+        pg_memory = None
         if session.get_bind().dialect.name == "sqlite":
             numpy_scorer = self.numpy_scorer(
                 session,
@@ -424,8 +426,12 @@ class MatchingEngine:
                 dimension,
                 previous=previous.numpy_scorer if previous else None,
             )
+        else:
+            pg_memory = load_memory(
+                session, self.space, index, dimension, previous.pg_memory if previous else None
+            )
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
-        return Loaded(version, index, calibration, numpy_scorer, dimension)
+        return Loaded(version, index, calibration, numpy_scorer, dimension, pg_memory)
 
     def numpy_scorer(
         self,
@@ -525,6 +531,7 @@ class MatchingEngine:
             loaded.dimension,
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
+            loaded.pg_memory,
         )
 
 
