@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from api.errors import InvalidInput, NotFound
 from api.schemas.matching import (
@@ -20,6 +20,8 @@ from api.schemas.matching import (
     StatementRef,
     Within,
 )
+from api.schemas.organisations import OrganisationSummary
+from api.schemas.territories import TerritoryBrief
 from api.services import territories as territory_service
 from api.services.matching import Loaded, MatchingEngine
 from api.services.organisations import summary
@@ -32,19 +34,42 @@ from matcher.partners import (
     suggest_partners,
 )
 from matcher.search import search_organisations
-from models import Dismissal, Organisation, Territory
+from models import Dismissal, Organisation, Territory, organisation_territories
 
 
-def _summaries(session: Session, ids: list[int]) -> dict[int, Organisation]:
-    """The organisations to show, with their territories (two indexed look-ups)."""
+def _summaries(session: Session, ids: list[int]) -> dict[int, OrganisationSummary]:
+    """The organisations to show, with their territories: one query, no ORM object."""
     if not ids:
         return {}
-    orgs = session.scalars(
-        select(Organisation)
+    out: dict[int, OrganisationSummary] = {}
+    for org_id, name, kind, legal_form, level, code, territory in session.execute(
+        select(
+            Organisation.id,
+            Organisation.name,
+            Organisation.kind,
+            Organisation.legal_form,
+            Territory.level,
+            Territory.code,
+            Territory.name,
+        )
+        .outerjoin(
+            organisation_territories, organisation_territories.c.organisation_id == Organisation.id
+        )
+        .outerjoin(Territory, Territory.id == organisation_territories.c.territory_id)
         .where(Organisation.id.in_(ids))
-        .options(selectinload(Organisation.territories))
-    ).all()
-    return {o.id: o for o in orgs}
+        .order_by(Organisation.id, Territory.id)
+    ):
+        if org_id not in out:
+            out[org_id] = OrganisationSummary(
+                id=org_id, name=name, kind=kind, legal_form=legal_form, territories=[]
+            )
+        if level is not None:
+            out[org_id].territories.append(
+                TerritoryBrief(
+                    ref=f"{level.value}:{code}", level=level.value, code=code, name=territory
+                )
+            )
+    return out
 
 
 def search(
@@ -85,7 +110,7 @@ def search(
         territory=territory_service.brief(target) if target else None,
         items=[
             SearchHitOut(
-                organisation=summary(orgs[h.organisation_id]),
+                organisation=orgs[h.organisation_id],
                 score=round(h.score, 4),
                 statements=[
                     MatchedStatementOut(
@@ -154,20 +179,19 @@ def partners(
         ),
     )
     orgs = _summaries(session, [s.organisation_id for s in suggestions])
-    keys = {s.shared_territory for s in suggestions if s.shared_territory}
-    # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
-    names = (
-        {
-            (t.level.value, t.code): t
-            for t in session.scalars(
-                select(Territory).where(
+    # A shared territory is often one the partner works on: its name is already here.
+    names = {(t.level, t.code): t for o in orgs.values() for t in o.territories}
+    keys = {s.shared_territory for s in suggestions if s.shared_territory} - names.keys()
+    if keys:
+        # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
+        names.update(
+            ((lv.value, c), TerritoryBrief(ref=f"{lv.value}:{c}", level=lv.value, code=c, name=n))
+            for lv, c, n in session.execute(
+                select(Territory.level, Territory.code, Territory.name).where(
                     or_(*(and_(Territory.level == lv, Territory.code == c) for lv, c in keys))
                 )
             )
-        }
-        if keys
-        else {}
-    )
+        )
     items = []
     for s in suggestions:
         if s.organisation_id not in orgs:  # deleted since the index was built
@@ -185,12 +209,10 @@ def partners(
         ]
         items.append(
             PartnerSuggestionOut(
-                organisation=summary(orgs[s.organisation_id]),
+                organisation=orgs[s.organisation_id],
                 score=s.score,
                 scores=s.scores,
-                shared_territory=SharedTerritory(**territory_service.brief(shared).model_dump())
-                if shared
-                else None,
+                shared_territory=SharedTerritory(**shared.model_dump()) if shared else None,
                 answers_my_needs=[r for r in reasons if r.direction == "they_cover_me"],
                 needs_i_answer=[r for r in reasons if r.direction == "i_cover_them"],
                 reasons=reasons,
@@ -271,9 +293,7 @@ def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut
     ).all()
     orgs = _summaries(session, [d.dismissed_id for d in rows])
     return [
-        DismissalOut(
-            organisation=summary(orgs[d.dismissed_id]), reason=d.reason, created_at=d.created_at
-        )
+        DismissalOut(organisation=orgs[d.dismissed_id], reason=d.reason, created_at=d.created_at)
         for d in rows
     ]
 
