@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from api.errors import AppError
-from api.settings import Settings, get_settings
+from api.accounts.commands import tokens_app
+from api.kit.commands import console, database, err_console, unit_of_work
+from api.kit.errors import AppError
+from api.kit.settings import Settings, get_settings
 from models import Territory, migrate
 
 if TYPE_CHECKING:
-    from api.services.matching import MatchingEngine
-from models.db import make_engine, make_session_factory
+    from api.matching.engine import MatchingEngine
+    from api.tools.demo import DemoToken
 
 app = typer.Typer(
     help="Maillage : mise en relation des organismes Hlm et de leurs partenaires.",
@@ -31,26 +30,13 @@ db_app = typer.Typer(help="Base de données : migrations.", no_args_is_help=True
 territories_app = typer.Typer(help="Référentiel des territoires.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(territories_app, name="territories")
+app.add_typer(tokens_app, name="tokens")
 
-console = Console()
-err_console = Console(stderr=True)
 T = TypeVar("T")
 
 
-def _engine(settings: Settings) -> Engine:
-    return make_engine(settings.effective_database_url, echo=settings.sql_echo)
-
-
-@contextmanager
-def _unit_of_work(engine: Engine) -> Iterator[Session]:
-    """One transaction per command; a French message instead of a traceback on AppError."""
-    factory = make_session_factory(engine)
-    try:
-        with factory() as session, session.begin():
-            yield session
-    except AppError as exc:
-        err_console.print(f"[red]Erreur :[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+_engine = database
+_unit_of_work = unit_of_work
 
 
 def _timed(label: str, work: Callable[[], T]) -> T:
@@ -87,7 +73,7 @@ def territories_load(
     ] = False,
 ) -> None:
     """Load (or refresh) the French territory referential, geography 2026."""
-    from api.services.territories import REFERENTIAL_FILE, count_territories, load_territories
+    from api.territories.service import REFERENTIAL_FILE, count_territories, load_territories
 
     settings = get_settings()
     engine = _engine(settings)
@@ -114,7 +100,7 @@ def territories_lookup(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
     """Find territories by name, postal code, INSEE code, SIREN or reference."""
-    from api.services import territories as service
+    from api.territories import service
 
     settings = get_settings()
     with _unit_of_work(_engine(settings)) as session:
@@ -163,7 +149,7 @@ def territories_lookup(
 
 
 def _matching(settings: Settings) -> MatchingEngine:
-    from api.services.matching import MatchingEngine
+    from api.matching.engine import MatchingEngine
 
     return MatchingEngine(settings)
 
@@ -182,7 +168,7 @@ def reindex() -> None:
     """Embed every statement, profile and call requirement the current model lacks."""
     from rich.progress import Progress
 
-    from api.services.matching import reindex as run_reindex
+    from api.matching.engine import reindex as run_reindex
 
     settings = get_settings()
     engine = _engine(settings)
@@ -219,7 +205,7 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
-    from api.services.evaluation import (
+    from api.tools.evaluation import (
         METHODS,
         MethodResult,
         PartnerResult,
@@ -335,7 +321,7 @@ def bench(
     import subprocess
     import sys
 
-    from api.services.bench import result_dict, run_bench
+    from api.tools.bench import result_dict, run_bench
 
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     if len(backends) > 1:
@@ -501,6 +487,38 @@ def serve(
     _serve(settings, host or settings.host, port or settings.port)
 
 
+def _print_demo_guide(tokens: list[DemoToken], host: str, port: int) -> None:
+    """What a newcomer needs to try everything: tokens, addresses, a first request."""
+    base = f"http://{host}:{port}"
+    console.print("\n[bold]Jetons d'accès[/bold] (en-tête « Authorization: Bearer … ») :")
+    for token in tokens:
+        console.print(f"  {token.who} : {token.secret}", soft_wrap=True, highlight=False)
+    console.print(
+        f"\nDocumentation interactive : {base}/docs (bouton « Authorize », collez un jeton).",
+        soft_wrap=True,
+    )
+    member = next((t for t in tokens if t.organisation_id is not None), None)
+    if member is not None:
+        console.print("Essayez, par exemple :", highlight=False)
+        console.print(
+            f'  curl -H "Authorization: Bearer {member.secret}" '
+            f"{base}/api/v1/organisations/{member.organisation_id}/partners",
+            soft_wrap=True,
+            highlight=False,
+        )
+        console.print(
+            f'  curl -H "Authorization: Bearer {member.secret}" '
+            f'"{base}/api/v1/search/organisations?q=jardins+partag%C3%A9s&territory=13"',
+            soft_wrap=True,
+            highlight=False,
+        )
+    console.print(
+        "Nouveaux jetons : maillage tokens create --role coordinator | --organisation N\n",
+        highlight=False,
+    )
+    console.file.flush()  # before the server's log: someone may be waiting for a token
+
+
 @app.command()
 def demo(
     serve_: Annotated[
@@ -510,7 +528,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port d'écoute.", min=1, max=65535)] = None,
 ) -> None:
     """Create (or reuse) the database, load territories and French demo data, then serve."""
-    from api.services.demo import ensure_territories, load_demo
+    from api.tools.demo import demo_tokens, ensure_territories, load_demo
 
     settings = get_settings()
     engine = _engine(settings)
@@ -526,10 +544,12 @@ def demo(
             "Données de démonstration",
             lambda: load_demo(session, settings.fixtures_dir, matching=matching),
         )
+        tokens = demo_tokens(session)
     console.print(
         f"{report.organisations} organisations ({report.statements} énoncés) et "
         f"{report.calls} appels à projets de démonstration."
     )
+    _print_demo_guide(tokens, host or settings.host, port or settings.port)
     if serve_:
         _serve(settings, host or settings.host, port or settings.port)
 

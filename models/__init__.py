@@ -1,6 +1,6 @@
 """SQLAlchemy 2 ORM of Maillage; importing the package registers every table."""
 
-from models.account import Account, ApiToken, AuditEvent
+from models.account import Account, ApiToken, AuditEvent, account_organisations
 from models.base import Base
 from models.call import Call, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
@@ -29,6 +29,7 @@ __all__ = [
     "Statement",
     "Territory",
     "TerritoryPostalCode",
+    "account_organisations",
     "call_territories",
     "organisation_territories",
 ]

@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, utcnow
 from models.enums import AccountKind, AccountRole, str_enum
+from models.organisation import Organisation
+
+account_organisations = Table(
+    "account_organisations",
+    Base.metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_account_organisations_organisation_id", "organisation_id"),
+)
 
 
 class Account(TimestampMixin, Base):
@@ -24,13 +33,14 @@ class Account(TimestampMixin, Base):
     role: Mapped[AccountRole] = mapped_column(
         str_enum(AccountRole, "account_role"), default=AccountRole.member
     )
-    organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
-    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="account", cascade="all, delete-orphan"
+    )
+    # The organisations a member acts for (empty for the coordinator and admins).
+    organisations: Mapped[list[Organisation]] = relationship(
+        secondary=account_organisations, order_by="Organisation.id"
     )
 
 
@@ -43,7 +53,8 @@ class ApiToken(Base):
     )
     # sha256 of the secret; the secret itself is shown once and never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(12))
+    # The token's public part: finds its row, then the secret is compared in constant time.
+    prefix: Mapped[str] = mapped_column(String(12), unique=True, index=True)
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,13 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
+from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.deps import get_session
-from api.services.demo import ensure_territories
-from api.services.matching import MatchingEngine
-from api.settings import REPO_ROOT, Settings
+from api.kit.deps import get_auth_session, get_session
+from api.kit.settings import REPO_ROOT, Settings
+from api.matching.engine import MatchingEngine
+from api.tools.demo import ensure_territories
 from models import migrate
 from models.db import is_sqlite, make_engine
+from models.enums import AccountRole
 
 FIXTURES = REPO_ROOT / "fixtures"
 
@@ -123,11 +125,29 @@ def app(settings: Settings, session: Session) -> FastAPI:
             yield session
 
     app.dependency_overrides[get_session] = _test_session
+    app.dependency_overrides[get_auth_session] = _test_session
     return app
 
 
+def bearer(session: Session, role: AccountRole, organisation_ids: list[int] | None = None) -> str:
+    """The Authorization header value of a new account's token, in the test's transaction."""
+    account = create_account(
+        session, name=f"Compte de test ({role.value})", role=role, organisation_ids=organisation_ids
+    )
+    return "Bearer " + issue_token(session, account, expires_at=None).secret
+
+
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI, session: Session) -> Iterator[TestClient]:
+    """A client acting as an admin (sees and may do everything): tests of what a role may
+    not do make their own clients (`anonymous_client`, `bearer`)."""
+    headers = {"Authorization": bearer(session, AccountRole.admin)}
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

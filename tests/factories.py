@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from api.schemas.organisations import OrganisationIn
-from api.services.organisations import create_organisation
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import create_organisation
 from models import Organisation
 
 

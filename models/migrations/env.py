@@ -31,7 +31,7 @@ def run_migrations_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from api.settings import get_settings
+        from api.kit.settings import get_settings
 
         url = get_settings().effective_database_url
     engine = make_engine(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,8 +20,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.services import matching as matching_service
-from api.settings import get_settings
+from api.kit.settings import get_settings
+from api.matching import engine as matching_service
 from matcher.encoders import PASSAGE, QUERY
 from matcher.text import NORMALISATION_VERSION, fold
 from models import Embedding, migrate
@@ -29,6 +30,7 @@ from tests.factories import make_organisation
 from tests.fakes import FakeEncoder
 
 runner = CliRunner()
+DEMO_TOKEN = re.compile(r"membre de [^:\n]+ : (mlg_\S+)")
 DEMO_RUNS_ON_SQLITE = "the demo runs on the embedded SQLite database; covered by the SQLite run"
 
 
@@ -147,11 +149,23 @@ class TestDemo:
         try:
             base = f"http://127.0.0.1:{port}"
             body = None
+            headers: dict[str, str] = {}
             for _ in range(240):  # bounded wait for the server, 120 s at most
                 if proc.poll() is not None:
                     break
                 try:
-                    response = httpx.get(f"{base}/api/v1/organisations", params={"limit": 200})
+                    printed = DEMO_TOKEN.search((tmp_path / "server.log").read_text())
+                    if printed is None:  # the guide is printed before the server starts
+                        time.sleep(0.5)
+                        continue
+                    headers = {"Authorization": f"Bearer {printed.group(1)}"}
+                    anonymous = httpx.get(f"{base}/api/v1/organisations")
+                    assert anonymous.status_code == 401
+                    assert anonymous.headers["content-type"] == "application/problem+json"
+                    assert "jeton" in anonymous.json()["detail"]
+                    response = httpx.get(
+                        f"{base}/api/v1/organisations", params={"limit": 200}, headers=headers
+                    )
                     body = response.json()
                     break
                 except httpx.TransportError:
@@ -166,7 +180,7 @@ class TestDemo:
             # Through the real HTTP server, a 100,000-character query is a clear problem.
             # (httpx will not build so long a URL: http.client sends it as a user's tool would.)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/api/v1/search/organisations?q=" + "x" * 100_000)
+            conn.request("GET", "/api/v1/search/organisations?q=" + "x" * 100_000, headers=headers)
             long = conn.getresponse()
             assert long.status == 422
             assert long.getheader("content-type", "").startswith("application/problem+json")
@@ -175,6 +189,7 @@ class TestDemo:
             found = httpx.get(
                 f"{base}/api/v1/search/organisations",
                 params={"q": "auto-réhabilitation accompagnée", "territory": "departement:13"},
+                headers=headers,
             ).json()
             assert found["items"][0]["organisation"]["name"] == "Association L'Établi des Habitants"
         finally:

@@ -28,17 +28,18 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.schemas.organisations import OrganisationIn
-from api.services import matching
-from api.services.demo import ensure_territories
-from api.services.matching import ROLES, MatchingEngine, _insert_ignoring_duplicates
-from api.services.organisations import create_organisation
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching import engine as matching_module
+from api.matching.engine import ROLES, MatchingEngine, _insert_ignoring_duplicates
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import create_organisation
+from api.tools.demo import ensure_territories
 from matcher.text import content_hash
 from models import Embedding, migrate
 from models.db import make_engine
+from models.enums import AccountRole
 from models.matching import hnsw_index_name
-from tests.conftest import FIXTURES, scratch_database
+from tests.conftest import FIXTURES, bearer, scratch_database
 
 ORGANISATIONS = "/api/v1/organisations"
 SEARCH = "/api/v1/search/organisations"
@@ -55,6 +56,9 @@ def organisation(
         "statements": [{"kind": "competency", "text": t} for t in competencies]
         + [{"kind": "need", "text": t} for t in needs],
     }
+
+
+WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)\b", re.I)
 
 
 def is_ddl(statement: str) -> bool:
@@ -128,11 +132,11 @@ class TestIndexVersion:
     a request reads is the fake session it passes)."""
 
     @pytest.fixture
-    def engine_and_builds(
+    def matching_and_builds(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> tuple[MatchingEngine, list[int]]:
-        """An engine whose builds are recorded, and held back at a request's `gate`."""
-        engine = MatchingEngine(Settings())
+        """A matching engine whose builds are recorded, and held back at a request's `gate`."""
+        matching = MatchingEngine(Settings())
         built: list[int] = []
 
         def read_version(session: Any) -> int:
@@ -147,33 +151,35 @@ class TestIndexVersion:
             built.append(version)
             return SimpleNamespace(version=version)
 
-        monkeypatch.setattr(matching, "current_version", read_version)
-        monkeypatch.setattr(engine, "_build", build)
-        return engine, built
+        monkeypatch.setattr(matching_module, "current_version", read_version)
+        monkeypatch.setattr(matching, "_build", build)
+        return matching, built
 
     @staticmethod
     def request(version: int, *, reading: Any = None, gate: Any = None) -> Any:
         return SimpleNamespace(version=version, reading=reading, gate=gate)
 
     def test_a_request_during_a_rebuild_waits_for_the_version_it_reads(
-        self, engine_and_builds: tuple[MatchingEngine, list[int]]
+        self, matching_and_builds: tuple[MatchingEngine, list[int]]
     ) -> None:
         """Its client's write returned before it began: the previous index would miss it."""
-        engine, built = engine_and_builds
-        assert engine.loaded(self.request(1)).version == 1
+        matching, built = matching_and_builds
+        assert matching.snapshot(self.request(1)).version == 1
         gate = SimpleNamespace(started=threading.Event(), release=threading.Event())
         answers: dict[str, int] = {}
         rebuilding = threading.Thread(
-            target=lambda: answers.update(first=engine.loaded(self.request(2, gate=gate)).version)
+            target=lambda: answers.update(
+                first=matching.snapshot(self.request(2, gate=gate)).version
+            )
         )
         rebuilding.start()
         assert gate.started.wait(10)
         # A request that read the previous version is answered at once, by the index it reads.
-        assert engine.loaded(self.request(1)).version == 1
+        assert matching.snapshot(self.request(1)).version == 1
         reading = threading.Event()
         waiting = threading.Thread(
             target=lambda: answers.update(
-                second=engine.loaded(self.request(2, reading=reading)).version
+                second=matching.snapshot(self.request(2, reading=reading)).version
             )
         )
         waiting.start()
@@ -185,11 +191,11 @@ class TestIndexVersion:
         assert built == [1, 2]  # the waiting request found the index built, and built nothing
 
     def test_a_newer_index_answers_a_request_that_read_an_older_version(
-        self, engine_and_builds: tuple[MatchingEngine, list[int]]
+        self, matching_and_builds: tuple[MatchingEngine, list[int]]
     ) -> None:
-        engine, built = engine_and_builds
-        assert engine.loaded(self.request(3)).version == 3
-        assert engine.loaded(self.request(2)).version == 3
+        matching, built = matching_and_builds
+        assert matching.snapshot(self.request(3)).version == 3
+        assert matching.snapshot(self.request(2)).version == 3
         assert built == [3]
 
 
@@ -233,6 +239,7 @@ def server_database(database_url: str, tmp_path_factory: pytest.TempPathFactory)
 class Server:
     url: str
     app: FastAPI
+    headers: dict[str, str]  # an admin's Authorization header
     statements: list[str] = field(default_factory=list)  # SQL sent since start-up
 
     @property
@@ -257,7 +264,11 @@ def server(server_database: str, tmp_path: Path) -> Iterator[Server]:
                 break
             time.sleep(0.05)
         assert uvicorn_server.started, "the server did not start"
-        running = Server(url=f"http://127.0.0.1:{port}", app=app)
+        with Session(app.state.engine) as session, session.begin():
+            authorization = bearer(session, AccountRole.admin)
+        running = Server(
+            url=f"http://127.0.0.1:{port}", app=app, headers={"Authorization": authorization}
+        )
 
         def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
             running.statements.append(statement)
@@ -307,13 +318,13 @@ class TestRacingTransactions:
         key = ("need", content_hash("Un texte nouveau écrit par deux organisations à la fois"))
         vectors = {key: np.full(4, 0.5, dtype=np.float32)}
         looked_up = threading.Barrier(2, timeout=30)
-        insert = matching._insert_ignoring_duplicates
+        insert = matching_module._insert_ignoring_duplicates
 
         def once_both_looked_up(session: Session) -> Any:
             looked_up.wait()
             return insert(session)
 
-        monkeypatch.setattr(matching, "_insert_ignoring_duplicates", once_both_looked_up)
+        monkeypatch.setattr(matching_module, "_insert_ignoring_duplicates", once_both_looked_up)
 
         def store(_: int) -> int:
             with Session(db) as session, session.begin():
@@ -346,7 +357,9 @@ class TestConcurrentRequests:
                 for j in range(20)
             ]
             body = organisation(f"Association des ateliers n° {i}", [shared, *own], [shared])
-            return httpx.post(server.url + ORGANISATIONS, json=body, timeout=300).status_code
+            return httpx.post(
+                server.url + ORGANISATIONS, json=body, timeout=300, headers=server.headers
+            ).status_code
 
         assert at_once(post, 12) == [201] * 12
         assert server.ddl == []  # no request ran DDL...
@@ -365,7 +378,9 @@ class TestConcurrentRequests:
             ["Trouver une association pour animer des jardins partagés"],
             kind="landlord",
         )
-        created = httpx.post(server.url + ORGANISATIONS, json=landlord, timeout=300)
+        created = httpx.post(
+            server.url + ORGANISATIONS, json=landlord, timeout=300, headers=server.headers
+        )
         assert created.status_code == 201, created.text
         landlord_id = created.json()["id"]
 
@@ -376,7 +391,7 @@ class TestConcurrentRequests:
                 [competency],
                 ["Un bailleur pour accompagner socialement les locataires"],
             )
-            with httpx.Client(base_url=server.url, timeout=300) as client:
+            with httpx.Client(base_url=server.url, timeout=300, headers=server.headers) as client:
                 posted = client.post(ORGANISATIONS, json=body)
                 assert posted.status_code == 201, posted.text
                 me = posted.json()["id"]
@@ -397,7 +412,9 @@ class TestConcurrentRequests:
             assert me in found_ids, (me, found_ids)
         # And afterwards, the landlord sees every one of them.
         page = httpx.get(
-            f"{server.url}{ORGANISATIONS}/{landlord_id}/partners", params={"limit": 50}
+            f"{server.url}{ORGANISATIONS}/{landlord_id}/partners",
+            params={"limit": 50},
+            headers=server.headers,
         ).json()
         assert {r[0] for r in results} <= {p["organisation"]["id"] for p in page["items"]}
 
@@ -420,11 +437,21 @@ class TestConcurrentRequests:
             ["Entretien des espaces verts par des salariés en insertion"],
             ["Des chantiers confiés par les bailleurs du quartier"],
         )
-        response = httpx.post(server.url + ORGANISATIONS, json=body, timeout=300)
+        response = httpx.post(
+            server.url + ORGANISATIONS, json=body, timeout=300, headers=server.headers
+        )
         assert response.status_code == 201, response.text
-        assert encoded_after == [before]  # one call, before the request's first statement
+        # One call, before the request's transaction: only the token's look-up (a read
+        # transaction of its own) comes before it.
+        assert len(encoded_after) == 1
+        earlier = server.statements[before : encoded_after[0]]
+        assert not [s for s in earlier if WRITES.match(s)], earlier
         if not on_postgres:
-            assert server.statements[before].strip().upper() == "BEGIN IMMEDIATE"
+            assert server.statements[encoded_after[0]].strip().upper() == "BEGIN IMMEDIATE"
             reads = len(server.statements)
-            httpx.get(f"{server.url}{ORGANISATIONS}/{response.json()['id']}", timeout=60)
+            httpx.get(
+                f"{server.url}{ORGANISATIONS}/{response.json()['id']}",
+                timeout=60,
+                headers=server.headers,
+            )
             assert server.statements[reads].strip().upper() == "BEGIN DEFERRED"

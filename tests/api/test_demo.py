@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.services.demo import load_demo
+from api.tools.demo import load_demo
 from models import Call, Organisation, Territory
 from models.enums import CallStatus, OrganisationKind, StatementKind, TerritoryLevel
 from tests.conftest import FIXTURES

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.services import matching as matching_service
-from api.services.matching import PROFILE, REQUIREMENT, MatchingEngine, reindex
-from api.services.search import search
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching import engine as matching_service
+from api.matching.engine import PROFILE, REQUIREMENT, MatchingEngine, reindex
+from api.matching.service import search
 from matcher.encoders import PASSAGE, QUERY
 from matcher.text import content_hash, fold
 from models import Embedding

@@ -19,15 +19,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from api.schemas.matching import PartnerMode
-from api.services.demo import load_demo
-from api.services.matching import MatchingEngine
-from api.services.search import partner_signals
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine
+from api.tools.demo import load_demo
 from matcher.encoders import QUERY
 from matcher.index import NumpyDenseScorer
 from matcher.partners import Suggestion, suggest_partners
 from matcher.search import search_organisations
+from matcher.snapshot import NetworkSnapshot
 from matcher.territory import make_place
 from matcher.text import fold
 from models import Organisation, Statement
@@ -658,21 +657,21 @@ class TestBothDatabasesAgree(OnDemoNetwork):
 
     def test_search_ranks_alike(self, app: FastAPI, session: Session) -> None:
         matching = app.state.matching
-        loaded = matching.loaded(session)
+        snapshot = matching.snapshot(session)
         scorers = [
-            matching.scorer(session, loaded),
-            matching.numpy_scorer(session, loaded.index, loaded.dimension),
+            matching.scorer(session, snapshot),
+            matching.numpy_scorer(session, snapshot.index, snapshot.dimension),
         ]
         for query in self.QUERIES:
             vector = matching.encode([query], role=QUERY)
             results = [
                 search_organisations(
-                    loaded.index,
+                    snapshot.index,
                     vector,
                     matching.expand(query),
                     scorer.statements(vector, "competency", None),
                     scorer.profiles(vector, None),
-                    loaded.calibration,
+                    snapshot.calibration,
                     limit=10,
                 )
                 for scorer in scorers
@@ -685,14 +684,15 @@ class TestBothDatabasesAgree(OnDemoNetwork):
 
     def test_partner_suggestions_rank_alike(self, app: FastAPI, session: Session) -> None:
         matching = app.state.matching
-        loaded = matching.loaded(session)
+        snapshot = matching.snapshot(session)
         scorers = [
-            matching.scorer(session, loaded),
-            matching.numpy_scorer(session, loaded.index, loaded.dimension),
+            matching.scorer(session, snapshot),
+            matching.numpy_scorer(session, snapshot.index, snapshot.dimension),
         ]
         for slug in (LANDLORD, GARDENERS, ARA_IN_13):
             results = [
-                _suggestions(matching, loaded, scorer, org_id(session, slug)) for scorer in scorers
+                _suggestions(matching, snapshot, scorer, org_id(session, slug))
+                for scorer in scorers
             ]
             _assert_same_ranking(results[0], results[1])
 
@@ -702,25 +702,25 @@ class TestBothDatabasesAgree(OnDemoNetwork):
         similarities, at the right places, with and without a territory filter (HNSW
         being approximate, it may miss a few)."""
         matching = app.state.matching
-        loaded = matching.loaded(session)
-        exact = matching.numpy_scorer(session, loaded.index, loaded.dimension)
-        top_k = matching.scorer(session, loaded)
+        snapshot = matching.snapshot(session)
+        exact = matching.numpy_scorer(session, snapshot.index, snapshot.dimension)
+        top_k = matching.scorer(session, snapshot)
         if isinstance(top_k, NumpyDenseScorer):
             top_k = matching.numpy_scorer(
-                session, loaded.index, loaded.dimension, exact_below=0, reduced_dimension=64
+                session, snapshot.index, snapshot.dimension, exact_below=0, reduced_dimension=64
             )
         else:
             top_k.exact_below = 0
         kinds = [("need", "competency"), ("competency", "need")]
         for slug in (LANDLORD, GARDENERS):
             me = org_id(session, slug)
-            mine = _my_statements(loaded.index, me)
-            mask = loaded.sharing_mask(loaded.index.org_pos[me], "region")
+            mine = _my_statements(snapshot.index, me)
+            mask = snapshot.sharing_mask(snapshot.index.org_pos[me], "region")
             for org_mask in (None, mask):
                 approximate = top_k.pairs(mine, kinds, org_mask, 10_000)
                 reference = exact.pairs(mine, kinds, None, None)
                 for key, sims in approximate.items():
-                    theirs = loaded.index.tables[key[1]]
+                    theirs = snapshot.index.tables[key[1]]
                     inside = np.ones(len(theirs), dtype=bool)
                     if org_mask is not None:
                         inside = org_mask[theirs.org_pos]
@@ -729,7 +729,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
                     assert computed[:, inside].mean() >= 0.95, (slug, key)
                     assert np.allclose(sims[computed], reference[key][computed], atol=1e-5)
                 ranked = [
-                    _suggestions(matching, loaded, scorer, me, org_mask=org_mask, top_k=10_000)
+                    _suggestions(matching, snapshot, scorer, me, org_mask=org_mask, top_k=10_000)
                     for scorer in (top_k, exact)
                 ]
                 assert ranked[1], slug
@@ -743,13 +743,13 @@ class TestBothDatabasesAgree(OnDemoNetwork):
         """A top-k over every profile would leave organisations of a small territory without
         a profile score; both scorers take it inside the mask."""
         matching = app.state.matching
-        loaded = matching.loaded(session)
-        exact = matching.numpy_scorer(session, loaded.index, loaded.dimension)
-        scorer = matching.scorer(session, loaded)
+        snapshot = matching.snapshot(session)
+        exact = matching.numpy_scorer(session, snapshot.index, snapshot.dimension)
+        scorer = matching.scorer(session, snapshot)
         if not isinstance(scorer, NumpyDenseScorer):
             scorer.exact_below, scorer.top_k = 0, 5
-        mask = loaded.territory_mask(make_place("departement", "13", region="93"))
-        assert 5 < mask.sum() < loaded.index.size
+        mask = snapshot.territory_mask(make_place("departement", "13", region="93"))
+        assert 5 < mask.sum() < snapshot.index.size
         vector = matching.encode(["jardins partagés avec les habitants"], role=QUERY)
         reference = exact.profiles(vector, None)
         got = scorer.profiles(vector, mask)
@@ -761,8 +761,8 @@ class TestBothDatabasesAgree(OnDemoNetwork):
 
     def test_index_rows_carry_their_content_hash(self, app: FastAPI, session: Session) -> None:
         """A rebuild after a write reuses the n-gram counts of unchanged texts by hash."""
-        loaded = app.state.matching.loaded(session)
-        for table in loaded.index.tables.values():
+        snapshot = app.state.matching.snapshot(session)
+        for table in snapshot.index.tables.values():
             assert len(table)
             assert all(table.hashes)
 
@@ -770,16 +770,16 @@ class TestBothDatabasesAgree(OnDemoNetwork):
         self, app: FastAPI, session: Session
     ) -> None:
         matching = app.state.matching
-        loaded = matching.loaded(session)
-        exact = matching.numpy_scorer(session, loaded.index, loaded.dimension)
+        snapshot = matching.snapshot(session)
+        exact = matching.numpy_scorer(session, snapshot.index, snapshot.dimension)
         reduced = matching.numpy_scorer(
-            session, loaded.index, loaded.dimension, exact_below=0, top_k=10_000
+            session, snapshot.index, snapshot.dimension, exact_below=0, top_k=10_000
         )
-        mask = loaded.territory_mask(make_place("departement", "13", region="93"))
+        mask = snapshot.territory_mask(make_place("departement", "13", region="93"))
         vector = matching.encode(["auto-réhabilitation accompagnée"], role=QUERY)
         a, b = (
             scorer.statements(vector, "competency", mask)[
-                :, mask[loaded.index.tables["competency"].org_pos]
+                :, mask[snapshot.index.tables["competency"].org_pos]
             ]
             for scorer in (reduced, exact)
         )
@@ -788,26 +788,21 @@ class TestBothDatabasesAgree(OnDemoNetwork):
 
 def _suggestions(
     matching: MatchingEngine,
-    loaded: Any,
+    snapshot: NetworkSnapshot,
     scorer: Any,
     me: int,
     *,
     org_mask: Any = None,
     top_k: int | None = None,
 ) -> list[Suggestion]:
-    dense, profiles = partner_signals(
-        loaded,
-        scorer,
-        loaded.index.org_pos[me],
-        PartnerMode.complementary,
-        org_mask,
-        top_k,
+    dense, profiles = snapshot.partner_signals(
+        scorer, snapshot.index.org_pos[me], "complementary", org_mask, top_k
     )
     return suggest_partners(
-        loaded.index,
+        snapshot.index,
         me,
         dense,
-        loaded.calibration,
+        snapshot.calibration,
         profiles=profiles,
         org_mask=org_mask,
         limit=10,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.services.territories import get_territory, place_of
+from api.territories.service import get_territory, place_of
 
 
 def _problem(response) -> dict:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas.territories import TerritoryBrief
+from api.territories.schemas import TerritoryBrief
 from matcher.identifiers import normalise_siren, siren_error
 from models.enums import OrganisationKind, StatementKind, Visibility
 

@@ -30,6 +30,7 @@ TITLES_FR: dict[int, str] = {
 class AppError(Exception):
     status_code = 400
     type_slug = "bad-request"
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -55,6 +56,14 @@ class Conflict(AppError):
 class Forbidden(AppError):
     status_code = 403
     type_slug = "forbidden"
+
+
+class Unauthorized(AppError):
+    """No token, or one that does not authenticate (RFC 6750: `WWW-Authenticate: Bearer`)."""
+
+    status_code = 401
+    type_slug = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="maillage"'}
 
 
 class FieldError(BaseModel):
@@ -95,6 +104,7 @@ def problem(
     type_slug: str | None = None,
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"/problems/{type_slug}" if type_slug else "about:blank",
@@ -106,7 +116,7 @@ def problem(
         body["instance"] = instance
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 _PYDANTIC_FR: dict[str, str] = {
@@ -168,6 +178,7 @@ def install_error_handlers(app: FastAPI) -> None:
             type_slug=exc.type_slug,
             instance=request.url.path,
             errors=exc.errors,
+            headers=exc.headers or None,
         )
 
     @app.exception_handler(RequestValidationError)

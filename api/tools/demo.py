@@ -12,14 +12,15 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidInput
-from api.schemas.organisations import OrganisationIn
-from api.services import territories as territory_service
-from api.services.matching import MatchingEngine, reindex
-from api.services.organisations import upsert_fixture_organisation
+from api.accounts.service import create_account, issue_token
+from api.kit.errors import InvalidInput
+from api.matching.engine import MatchingEngine, reindex
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import upsert_fixture_organisation
+from api.territories import service as territory_service
 from matcher.text import content_hash
-from models import Call, CallRequirement
-from models.enums import CallStatus
+from models import Account, Call, CallRequirement, Organisation
+from models.enums import AccountKind, AccountRole, CallStatus
 
 DEMO_SOURCE = "demo"
 
@@ -111,6 +112,57 @@ def load_demo(
     if matching is not None:
         reindex(session, matching)
     return FixtureReport(organisations=organisations, statements=statements, calls=calls)
+
+
+DEMO_LANDLORD = "arc-touloubre-habitat"
+
+
+@dataclass(frozen=True)
+class DemoToken:
+    """A token `maillage demo` prints: who it acts for, and the bearer token itself."""
+
+    who: str
+    organisation_id: int | None
+    secret: str
+
+
+def demo_tokens(session: Session) -> list[DemoToken]:
+    """Fresh tokens for the demo's coordinator and for a member of a demo landlord (the
+    accounts are created once, found again by e-mail; earlier tokens stay valid)."""
+    landlord = session.scalar(select(Organisation).where(Organisation.slug == DEMO_LANDLORD))
+    wanted: list[tuple[str, str, AccountRole, Organisation | None]] = [
+        (
+            "coordination.demo@maillage.invalid",
+            "Coordination régionale (démo)",
+            AccountRole.coordinator,
+            None,
+        ),
+    ]
+    if landlord is not None:
+        wanted.append(
+            (
+                "equipe.demo@maillage.invalid",
+                f"Équipe {landlord.name} (démo)",
+                AccountRole.member,
+                landlord,
+            )
+        )
+    tokens = []
+    for email, name, role, org in wanted:
+        account = session.scalar(select(Account).where(Account.email == email))
+        if account is None:
+            account = create_account(
+                session,
+                name=name,
+                role=role,
+                email=email,
+                kind=AccountKind.person,
+                organisation_ids=[org.id] if org is not None else None,
+            )
+        issued = issue_token(session, account, label="démo", expires_at=None)
+        who = f"membre de {org.name}" if org is not None else "coordination régionale"
+        tokens.append(DemoToken(who, org.id if org is not None else None, issued.secret))
+    return tokens
 
 
 def ensure_territories(session: Session, fixtures_dir: Path) -> territory_service.LoadReport | None:

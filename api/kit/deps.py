@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from api.services.matching import MatchingEngine
+from api.accounts.principal import ANONYMOUS, Principal
+from api.matching.engine import MatchingEngine
 
 # Requests of these methods only read; any other may write.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,9 +33,30 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_auth_session(request: Request) -> Iterator[Session]:
+    """A short read-only transaction of its own, to look the bearer token up: a writing
+    request's transaction (which on SQLite takes the write lock at its first statement)
+    must not begin before the request's service has encoded its texts."""
+    with request.app.state.session_factory() as session, session.begin():
+        yield session
+
+
+AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
+
+
 def get_matching(request: Request) -> MatchingEngine:
-    engine: MatchingEngine = request.app.state.matching
-    return engine
+    matching: MatchingEngine = request.app.state.matching
+    return matching
 
 
-MatcherDep = Annotated[MatchingEngine, Depends(get_matching)]
+MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
+
+
+def get_viewer(request: Request) -> Principal:
+    """The account the request acts for (left on the request by `api.kit.auth.authorise`,
+    which every API route runs first)."""
+    viewer: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return viewer
+
+
+ViewerDep = Annotated[Principal, Depends(get_viewer)]

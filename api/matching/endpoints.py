@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import MatcherDep, SessionDep
-from api.errors import problem_responses
-from api.schemas.matching import (
+from api.kit.auth import Access, access
+from api.kit.deps import MatchingDep, SessionDep
+from api.kit.errors import problem_responses
+from api.matching import service
+from api.matching.schemas import (
     DismissalIn,
     DismissalOut,
     PartnerMode,
@@ -16,18 +18,20 @@ from api.schemas.matching import (
     SearchPage,
     Within,
 )
-from api.services import search as service
 
 router = APIRouter(tags=["mise en relation"])
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get(
-    "/api/v1/search/organisations", response_model=SearchPage, responses=problem_responses(422)
+    "/api/v1/search/organisations",
+    response_model=SearchPage,
+    responses=problem_responses(422),
+    openapi_extra=access(Access.signed_in),
 )
 def search_organisations(
     session: SessionDep,
-    matcher: MatcherDep,
+    matching: MatchingDep,
     q: Annotated[
         str,
         Query(min_length=1, max_length=2000, description="What you look for, in French."),
@@ -44,17 +48,18 @@ def search_organisations(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SearchPage:
     """Organisations whose competencies best answer a French text, with the statements that do."""
-    return service.search(session, matcher, q, territory, limit)
+    return service.search(session, matching, q, territory, limit)
 
 
 @router.get(
     "/api/v1/organisations/{organisation_id}/partners",
+    openapi_extra=access(Access.organisation),
     response_model=PartnerPage,
     responses=problem_responses(404, 422),
 )
 def partners(
     session: SessionDep,
-    matcher: MatcherDep,
+    matching: MatchingDep,
     organisation_id: OrganisationId,
     mode: Annotated[
         PartnerMode,
@@ -69,11 +74,12 @@ def partners(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> PartnerPage:
     """Suggested partners for an organisation, with scores, shared territory and reasons."""
-    return service.partners(session, matcher, organisation_id, mode, within, limit)
+    return service.partners(session, matching, organisation_id, mode, within, limit)
 
 
 @router.post(
     "/api/v1/organisations/{organisation_id}/dismissals",
+    openapi_extra=access(Access.organisation),
     response_model=DismissalOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(404, 422),
@@ -90,6 +96,7 @@ def dismiss(
 
 @router.get(
     "/api/v1/organisations/{organisation_id}/dismissals",
+    openapi_extra=access(Access.organisation),
     response_model=list[DismissalOut],
     responses=problem_responses(404, 422),
 )
@@ -100,6 +107,7 @@ def list_dismissals(session: SessionDep, organisation_id: OrganisationId) -> lis
 
 @router.delete(
     "/api/v1/organisations/{organisation_id}/dismissals/{dismissed_id}",
+    openapi_extra=access(Access.organisation),
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404, 422),
 )

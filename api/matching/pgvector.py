@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from api.matching.repository import vectors_query
 from matcher.encoders import FloatMatrix
 from matcher.index import PROFILE, BoolArray, IntArray, NetworkIndex, lookup_positions
 from matcher.scoring import FloatArray
-from models import Embedding, Organisation, Statement
+from models import Organisation, Statement
 
 
 def _raw_literal(value: str) -> str:
@@ -27,13 +27,13 @@ def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
-def _cosines(vector: FloatMatrix, rows: FloatMatrix) -> FloatMatrix:
-    """Cosine similarity of one vector with each row, as pgvector's `<=>` computes it
-    (float32 products, normalised by both norms)."""
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(vector)
+def _cosines(queries: FloatMatrix, rows: FloatMatrix) -> FloatMatrix:
+    """(queries × rows) cosine similarities, as pgvector's `<=>` computes them (float32
+    products, divided by both norms; NaN for a zero vector)."""
+    norms = np.outer(np.linalg.norm(queries, axis=1), np.linalg.norm(rows, axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (rows @ vector) / np.where(norms > 0, norms, np.nan)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+        out = (queries @ rows.T) / np.where(norms > 0, norms, np.nan)
+    return np.asarray(np.clip(out, -1.0, 1.0), dtype=np.float32)
 
 
 def _from_send(raw: bytes) -> FloatMatrix:
@@ -50,8 +50,8 @@ MAX_STALE_SHARE = 0.5
 
 @dataclass
 class PgMemory:
-    """What the PostgreSQL scorer keeps in memory beside one version of the index, so that
-    a partner request costs one round trip.
+    """What the PostgreSQL scorer keeps in memory beside one version of the index (`index`),
+    so that a partner request costs one round trip.
 
     profiles : (organisations × dimension) float32, rows in index order (zeros where an
         organisation has no profile): my needs are read against the profiles of the
@@ -61,17 +61,18 @@ class PgMemory:
         statements here (no join inside each index scan) and over-fetched by this share.
     """
 
+    index: NetworkIndex
     profiles: FloatMatrix
     has_profile: BoolArray
     profile_by_hash: dict[str, FloatMatrix]
     stale: dict[str, float]
     _by_hash: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
-    def rows_by_hash(self, index: NetworkIndex, kind: str) -> dict[str, list[int]]:
+    def rows_by_hash(self, kind: str) -> dict[str, list[int]]:
         """Rows of the `kind` table by content hash (computed once per index version)."""
         if kind not in self._by_hash:
             rows: dict[str, list[int]] = {}
-            for row, h in enumerate(index.tables[kind].hashes):
+            for row, h in enumerate(self.index.tables[kind].hashes):
                 rows.setdefault(h, []).append(row)
             self._by_hash[kind] = rows
         return self._by_hash[kind]
@@ -118,7 +119,7 @@ def load_memory(
         kind: max(0, stored.get(kind, 0) - len(set(table.hashes))) / max(1, stored.get(kind, 0))
         for kind, table in index.tables.items()
     }
-    return PgMemory(profiles, has_profile, by_hash, stale)
+    return PgMemory(index, profiles, has_profile, by_hash, stale)
 
 
 class PgDenseScorer:
@@ -176,7 +177,8 @@ class PgDenseScorer:
                     )
                     cursor.execute(sql, params)
                 self._ef_search = ef_search
-            return cursor.fetchall()
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
     def _lateral(
         self,
@@ -461,7 +463,7 @@ class PgDenseScorer:
         """Rows of a top-k by content hash as (my row, their row, similarity): one entry per
         network statement of the index with that text, the best `keep` per query."""
         assert self.memory is not None
-        by_hash = self.memory.rows_by_hash(self.index, kind)
+        by_hash = self.memory.rows_by_hash(kind)
         at: list[int] = []
         theirs: list[int] = []
         for i, row in enumerate(rows):
@@ -491,12 +493,14 @@ class PgDenseScorer:
         missing = [int(i) for i in my_ids if int(i) not in self._mine]
         if missing:
             self._vectors_of_mine(missing)
-        cols = self.memory.has_profile if org_mask is None else self.memory.has_profile & org_mask
-        cols = np.flatnonzero(cols)
-        for row, my_id in enumerate(my_ids):
-            vector = self._mine.get(int(my_id))
-            if vector is not None and len(cols):
-                out[row, cols] = _cosines(vector, self.memory.profiles[cols])
+        inside = self.memory.has_profile if org_mask is None else self.memory.has_profile & org_mask
+        cols = np.flatnonzero(inside)
+        rows = [row for row, i in enumerate(my_ids) if int(i) in self._mine]
+        if rows and len(cols):
+            vectors = np.stack([self._mine[int(my_ids[row])] for row in rows])
+            out[np.ix_(np.array(rows, dtype=np.int64), cols)] = _cosines(
+                vectors, self.memory.profiles[cols]
+            )
 
     def _vectors_of_mine(self, ids: Sequence[int]) -> None:
         rows = self._rows(
@@ -546,16 +550,3 @@ class PgDenseScorer:
 
     def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
         return self._vectors(Organisation.id, Organisation.profile_hash, PROFILE, org_ids)
-
-
-def vectors_query(
-    space: str, id_column: Any, hash_column: Any, role: Any
-) -> Select[tuple[int, Any]]:
-    """(id, vector) of statements or profiles, joined to their embedding in `space`;
-    `role` is a literal or a column (a statement's kind)."""
-    return select(id_column, Embedding.vector).join(
-        Embedding,
-        (Embedding.content_hash == hash_column)
-        & (Embedding.model == space)
-        & (Embedding.role == role),
-    )

@@ -8,8 +8,9 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from api.errors import Conflict, NotFound
-from api.schemas.organisations import (
+from api.kit.errors import Conflict, NotFound
+from api.matching.engine import MatchingEngine, organisation_texts
+from api.organisations.schemas import (
     ContactOut,
     OrganisationIn,
     OrganisationOut,
@@ -17,8 +18,7 @@ from api.schemas.organisations import (
     OrganisationSummary,
     StatementOut,
 )
-from api.services import territories as territory_service
-from api.services.matching import MatchingEngine, organisation_texts
+from api.territories import service as territory_service
 from matcher.text import content_hash, fold
 from models import Contact, Organisation, Statement, Territory, organisation_territories
 from models.enums import OrganisationKind, Visibility

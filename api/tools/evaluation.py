@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.schemas.matching import PartnerMode, Within
-from api.services.demo import ensure_territories, load_organisations
-from api.services.matching import MatchingEngine, reindex
-from api.services.search import partners, search
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine, reindex
+from api.matching.schemas import PartnerMode, Within
+from api.matching.service import partners, search
+from api.tools.demo import ensure_territories, load_organisations
 from matcher.encoders import E5_SMALL, PASSAGE, QUERY, USE_MULTILINGUAL, make_encoder, parse_blend
 from matcher.evaluation import Scores, evaluate, merge_rankings, partner_judgements
 from models import Organisation, Statement, migrate
@@ -227,7 +227,7 @@ def stsb_spearman(settings: Settings, path: Path) -> tuple[float, int]:
 
     from scipy.stats import spearmanr
 
-    from api.services.matching import dense_encoder
+    from api.matching.engine import dense_encoder
 
     with path.open(encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.reader(fh) if len(r) >= 3]

@@ -6,16 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
-from api.errors import InvalidInput, problem_responses
-from api.schemas.territories import TerritoryOut, TerritoryPage
-from api.services import territories as service
+from api.kit.auth import Access, access
+from api.kit.deps import SessionDep
+from api.kit.errors import InvalidInput, problem_responses
+from api.territories import service
+from api.territories.schemas import TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
 router = APIRouter(prefix="/api/v1/territories", tags=["territoires"])
 
 
-@router.get("", response_model=TerritoryPage, responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=TerritoryPage,
+    responses=problem_responses(422),
+    openapi_extra=access(Access.public),
+)
 def search_territories(
     session: SessionDep,
     q: Annotated[
@@ -52,7 +58,12 @@ def search_territories(
     return TerritoryPage(items=service.describe(session, found), total=total)
 
 
-@router.get("/{code}", response_model=TerritoryOut, responses=problem_responses(404, 422))
+@router.get(
+    "/{code}",
+    response_model=TerritoryOut,
+    responses=problem_responses(404, 422),
+    openapi_extra=access(Access.public),
+)
 def get_territory(session: SessionDep, code: str) -> TerritoryOut:
     """One territory by reference: commune:13001, epci:200054807, departement:13, region:93, 13001."""
     territory = service.get_territory(session, code)

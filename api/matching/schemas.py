@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas.organisations import OrganisationSummary
-from api.schemas.territories import TerritoryBrief
+from api.organisations.schemas import OrganisationSummary
+from api.territories.schemas import TerritoryBrief
 
 
 class PartnerMode(StrEnum):

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
-from api.errors import InvalidInput, NotFound
-from api.schemas.territories import TerritoryBrief, TerritoryOut
+from api.kit.errors import InvalidInput, NotFound
+from api.territories.schemas import TerritoryBrief, TerritoryOut
 from matcher.territory import (
     LEVEL_LABELS_FR,
     AmbiguousTerritoryRef,

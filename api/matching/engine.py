@@ -7,40 +7,34 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Insert, select, text, update
+from sqlalchemy import Engine, Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
-from api.services.pg_scorer import PgDenseScorer, PgMemory, load_memory, vectors_query
-from api.settings import Settings
+from api.kit.settings import Settings
+from api.matching.pgvector import PgDenseScorer, PgMemory, load_memory
+from api.matching.repository import bump_version, current_version, read_network, vectors_query
 from matcher.calibration import Calibration, fit_calibration
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
     REQUIREMENT,
-    BoolArray,
-    IntArray,
+    DenseScorer,
     NetworkIndex,
     NumpyDenseScorer,
-    OrganisationRecord,
-    StatementRecord,
 )
-from matcher.territory import Key, Place, level_at_least_as_fine
-from matcher.text import NORMALISATION_VERSION, content_hash, fold, normalise_for_matching
+from matcher.snapshot import NetworkSnapshot
+from matcher.text import NORMALISATION_VERSION, content_hash, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
     Embedding,
-    MatchState,
     Organisation,
     Statement,
-    Territory,
-    organisation_territories,
 )
 from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl, hnsw_index_name
@@ -92,55 +86,6 @@ def organisation_texts(org: Organisation) -> dict[tuple[str, str], str]:
     return texts
 
 
-@dataclass
-class Loaded:
-    """An index of the network at one version, with what scores it."""
-
-    version: int
-    index: NetworkIndex
-    calibration: Calibration
-    numpy_scorer: NumpyDenseScorer | None
-    dimension: int
-    pg_memory: PgMemory | None = None  # PostgreSQL: what its scorer keeps in memory
-    _masks: dict[tuple[str, str], BoolArray] = field(default_factory=dict)
-    _postings: dict[Key, IntArray] | None = None
-    _need_owners: dict[str, set[int]] | None = None
-
-    def territory_mask(self, target: Place) -> BoolArray:
-        """Organisations working inside the target or on a territory containing it; computed
-        once per territory and index version, not on every search."""
-        if target.key not in self._masks:
-            self._masks[target.key] = territory_mask(self.index, target)
-        return self._masks[target.key]
-
-    def need_owners(self, text_: str) -> set[int]:
-        """Organisations that declared a need with this text, whatever its case, accents
-        and punctuation."""
-        if self._need_owners is None:
-            owners: dict[str, set[int]] = {}
-            table = self.index.tables["need"]
-            for need, pos in zip(table.texts, table.org_pos.tolist(), strict=True):
-                owners.setdefault(fold(need), set()).add(self.index.organisations[pos].id)
-            self._need_owners = owners
-        return self._need_owners.get(fold(text_), set())
-
-    def sharing_mask(self, position: int, level: str) -> BoolArray:
-        """Organisations sharing with the one at `position` a territory of `level` or finer
-        (the `within=` filter of suggestions), from territory -> organisations postings."""
-        if self._postings is None:
-            postings: dict[Key, list[int]] = {}
-            for pos, org in enumerate(self.index.organisations):
-                for key in {k for place in org.places for k in place.ancestors}:
-                    postings.setdefault(key, []).append(pos)
-            self._postings = {k: np.array(v, dtype=np.int64) for k, v in postings.items()}
-        mask = np.zeros(self.index.size, dtype=bool)
-        for place in self.index.organisations[position].places:
-            for key in place.ancestors:
-                if level_at_least_as_fine(key[0], level) and key in self._postings:
-                    mask[self._postings[key]] = True
-        return mask
-
-
 class MatchingEngine:
     """Process-wide: the encoder, the thesaurus and the cached index of one space."""
 
@@ -166,7 +111,9 @@ class MatchingEngine:
             words_weight=settings.words_weight,
         )
         self._lock = threading.Lock()
-        self._loaded: Loaded | None = None
+        self._snapshot: NetworkSnapshot | None = None
+        # PostgreSQL: what the scorer keeps in memory for the latest snapshot's index.
+        self._pg_memory: PgMemory | None = None
         self._indexed_spaces: set[str] = set()
 
     # --- writing -------------------------------------------------------------------
@@ -340,12 +287,12 @@ class MatchingEngine:
 
     # --- reading -------------------------------------------------------------------
 
-    def loaded(self, session: Session) -> Loaded:
-        """The index at the version this session reads, or a newer one."""
+    def snapshot(self, session: Session) -> NetworkSnapshot:
+        """The network at the version this session reads, or a newer one."""
         version = current_version(session)
         return self._at_least(version, lambda: self._build(session, version))
 
-    def _at_least(self, version: int, build: Callable[[], Loaded]) -> Loaded:
+    def _at_least(self, version: int, build: Callable[[], NetworkSnapshot]) -> NetworkSnapshot:
         """The cached index if it is at `version` or newer, else the one `build` makes.
 
         The one place where requests wait for the index. Never older than the version a
@@ -355,60 +302,20 @@ class MatchingEngine:
         wait; the others queue for one build at a time, and those that a build done
         meanwhile brought up to date do not build again.
         """
-        current = self._loaded
+        current = self._snapshot
         if current is not None and current.version >= version:
             return current
         with self._lock:
-            current = self._loaded
+            current = self._snapshot
             if current is None or current.version < version:
-                current = self._loaded = build()
+                current = self._snapshot = build()
             return current
 
-    def _build(self, session: Session, version: int) -> Loaded:
+    def _build(self, session: Session, version: int) -> NetworkSnapshot:
         """The index at `version`. After a write, the previous index lends what did not
         change: n-gram counts and (on SQLite) vectors of unchanged texts."""
-        from api.services.territories import places_of
-
-        territory_ids: dict[int, list[int]] = {}
-        for org_id, territory_id in session.execute(
-            select(
-                organisation_territories.c.organisation_id, organisation_territories.c.territory_id
-            )
-        ):
-            territory_ids.setdefault(org_id, []).append(territory_id)
-        used = session.scalars(
-            select(Territory).where(
-                Territory.id.in_(select(organisation_territories.c.territory_id).distinct())
-            )
-        ).all()
-        places = places_of(session, used)
-        records = [
-            OrganisationRecord(
-                id=org_id,
-                name=name,
-                kind=kind.value,
-                places=tuple(places[t] for t in sorted(territory_ids.get(org_id, ()))),
-                description=description or "",
-            )
-            for org_id, name, kind, description in session.execute(
-                select(
-                    Organisation.id, Organisation.name, Organisation.kind, Organisation.description
-                )
-            )
-        ]
-        statements = [
-            StatementRecord(id=i, organisation_id=org, kind=kind.value, text=t, content_hash=h)
-            for i, org, kind, t, h in session.execute(
-                select(
-                    Statement.id,
-                    Statement.organisation_id,
-                    Statement.kind,
-                    Statement.text,
-                    Statement.content_hash,
-                ).where(Statement.visibility == Visibility.network)
-            )
-        ]
-        previous = self._loaded
+        records, statements = read_network(session)
+        previous = self._snapshot
         index = NetworkIndex.build(
             self.space,
             records,
@@ -427,11 +334,10 @@ class MatchingEngine:
                 previous=previous.numpy_scorer if previous else None,
             )
         else:
-            pg_memory = load_memory(
-                session, self.space, index, dimension, previous.pg_memory if previous else None
-            )
+            pg_memory = load_memory(session, self.space, index, dimension, self._pg_memory)
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
-        return Loaded(version, index, calibration, numpy_scorer, dimension, pg_memory)
+        self._pg_memory = pg_memory
+        return NetworkSnapshot(version, index, calibration, numpy_scorer, dimension)
 
     def numpy_scorer(
         self,
@@ -523,15 +429,19 @@ class MatchingEngine:
             dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
         )
 
-    def scorer(self, session: Session, loaded: Loaded) -> Any:
-        return loaded.numpy_scorer or PgDenseScorer(
+    def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
+        """What scores dense similarities on this snapshot: its vectors in memory (SQLite),
+        else PostgreSQL through the session (pgvector), with what it keeps in memory for
+        this snapshot."""
+        memory = self._pg_memory
+        return snapshot.numpy_scorer or PgDenseScorer(
             session,
             self.space,
-            loaded.index,
-            loaded.dimension,
+            snapshot.index,
+            snapshot.dimension,
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
-            loaded.pg_memory,
+            memory if memory is not None and memory.index is snapshot.index else None,
         )
 
 
@@ -544,33 +454,9 @@ def _insert_ignoring_duplicates(session: Session) -> Insert:
     return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
 
 
-def current_version(session: Session) -> int:
-    return int(session.scalar(select(MatchState.version).where(MatchState.id == 1)) or 0)
-
-
-def bump_version(session: Session) -> None:
-    session.execute(
-        update(MatchState).where(MatchState.id == 1).values(version=MatchState.version + 1)
-    )
-
-
-def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
-    """Organisations working inside the target, or on a territory that contains it."""
-    return np.array(
-        [
-            any(
-                p.within(target.level, target.code) or target.within(p.level, p.code)
-                for p in o.places
-            )
-            for o in index.organisations
-        ],
-        dtype=bool,
-    )
-
-
 def reindex(
     session: Session,
-    engine: MatchingEngine,
+    matching: MatchingEngine,
     *,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
@@ -591,6 +477,6 @@ def reindex(
             texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
-    done = engine.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
+    done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
     bump_version(session)
     return len(texts), done

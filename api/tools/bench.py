@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, insert, select, text
 
-from api.services.demo import ensure_territories
-from api.services.matching import MatchingEngine
-from api.settings import Settings
+from api.accounts.service import create_account, issue_token
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine
+from api.tools.demo import ensure_territories
 from matcher.encoders import PASSAGE, QUERY
 from matcher.index import PROFILE
 from matcher.text import content_hash
 from models import Organisation, Statement, Territory, migrate, organisation_territories
 from models.db import make_engine, make_session_factory
+from models.enums import AccountRole
 
 ACTIONS = [
     "Accompagnement",
@@ -186,10 +188,13 @@ def run_bench(
 
         app = create_app(settings.model_copy(update={"database_url": url}))
         app.state.matching = matching
-        client = TestClient(app)
+        with factory() as session, session.begin():  # requests carry a token, as real ones do
+            account = create_account(session, name="Banc d'essai", role=AccountRole.coordinator)
+            secret = issue_token(session, account, expires_at=None).secret
+        client = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
         start = time.perf_counter()
         with factory() as session:
-            matching.loaded(session)
+            matching.snapshot(session)
         index_build = time.perf_counter() - start
 
         with factory() as session:
@@ -268,9 +273,9 @@ def _floor(factory: Any, matching: MatchingEngine, queries: int) -> list[float]:
     vectors = matching.encode(texts, role=QUERY)
     out: list[float] = []
     with factory() as session:
-        loaded = matching.loaded(session)
-        if loaded.numpy_scorer is not None:
-            matrix = loaded.numpy_scorer.matrix("competency")
+        snapshot = matching.snapshot(session)
+        if snapshot.numpy_scorer is not None:
+            matrix = snapshot.numpy_scorer.matrix("competency")
             k = min(10, len(matrix)) - 1
             for vector in vectors:
                 t0 = time.perf_counter()
@@ -278,7 +283,7 @@ def _floor(factory: Any, matching: MatchingEngine, queries: int) -> list[float]:
                 np.argpartition(-sims, k)[: k + 1]
                 out.append((time.perf_counter() - t0) * 1000)
             return out
-        dim = int(loaded.dimension)
+        dim = int(snapshot.dimension)
         space = matching.space.replace("'", "''")
         # Literals, as the scorer writes them: the planner must see the partial index applies.
         sql = text(

@@ -1,0 +1,1 @@
+"""Search, partner suggestions and dismissals; the embeddings and the network index they read."""

@@ -1,0 +1,1 @@
+"""Organisations: profiles, statements, territories worked on."""

@@ -1,0 +1,1 @@
+"""The territory referential: communes, EPCI, départements, régions."""
