@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import endpoints as account_endpoints
-from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule, rule_of
-from api.kit.errors import install_error_handlers, problem_responses
+from api.audit import endpoints as audit_endpoints
+from api.audit.service import install_audit
+from api.imports import endpoints as import_endpoints
+from api.kit.abuse import install_abuse_protection
+from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
+from api.kit.errors import install_error_handlers
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
@@ -46,6 +49,7 @@ def _warm_up(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    install_audit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,10 +74,14 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
+    install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
+    app.include_router(organisation_endpoints.statements_router)
     app.include_router(territory_endpoints.router)
     app.include_router(matching_endpoints.router)
     app.include_router(account_endpoints.router)
+    app.include_router(audit_endpoints.router)
+    app.include_router(import_endpoints.router)
 
     @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:
@@ -85,15 +93,4 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         return {"status": "ok"}
 
     check_every_route_has_a_rule(app)
-    _declare_auth_responses(app)
     return app
-
-
-def _declare_auth_responses(app: FastAPI) -> None:
-    """List 401 (and 403 where a rule can refuse) in each route's OpenAPI responses."""
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            rule = rule_of(route)
-            codes = (401,) if rule in (Access.public, Access.signed_in) else (401, 403)
-            for code, spec in problem_responses(*codes).items():
-                route.responses.setdefault(code, spec)

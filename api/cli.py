@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from api.accounts.commands import tokens_app
+from api.imports.commands import export_app, import_app
 from api.kit.commands import console, database, err_console, unit_of_work
 from api.kit.errors import AppError
 from api.kit.settings import Settings, get_settings
@@ -31,6 +32,8 @@ territories_app = typer.Typer(help="Référentiel des territoires.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(territories_app, name="territories")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 T = TypeVar("T")
 

@@ -195,12 +195,24 @@ class PartnerWeights:
     strong_reason : a suggestion whose best statement pair scores below this (the blended
         probability of the pair, 0–1) is shown after every suggestion whose best pair
         reaches it.
+    interleave : with several needs, each need ranks its own answers and the lists are
+        merged, so that every need gets its best answers near the top.
+    rank_step : in that merge, what each rank down a need's own list costs, in units of
+        that need's spread (see `need_spread_floor`).
+    need_spread_floor : the answers to each need are standardised over the candidate
+        organisations (minus their mean, over their standard deviation) before the lists
+        are merged: needs differ in scale (a need worded with words many profiles share
+        lifts every answer's words and profile signals), and a distant second answer to
+        one need must not outrank a near-tie for the best answer to another. The spread
+        is taken as at least this many calibrated z units, so that a need whose answers
+        hardly differ (or a handful of candidates) does not magnify small gaps.
     """
 
     reciprocity: float = 0.1
     strong_reason: float = 0.1
     interleave: bool = True
     rank_step: float = 1.0
+    need_spread_floor: float = 1.0
 
 
 def suggest_partners(
@@ -261,7 +273,7 @@ def suggest_partners(
     for direction, (my_kind, their_kind, mine, _) in pairs.items():
         blocks[direction] = _block(
             index,
-            calibration,
+            calibration.for_pair(my_kind, their_kind),  # peer pairs have their own scale
             mine,
             my_kind,
             dense_by_kind[(my_kind, their_kind)],
@@ -324,13 +336,16 @@ def suggest_partners(
     zscale = mode == "complementary"  # `total` in z units, else in (0, 1)
     my_places = index.organisations[me].places
 
-    def top(key: FloatArray, strong: BoolArray) -> list[tuple[bool, float, int, Key | None]]:
+    def top(
+        key: FloatArray, strong: BoolArray, shift_scale: float = 1.0
+    ) -> list[tuple[bool, float, int, Key | None]]:
         return _top(
             key,
             strong,
             allowed,
             limit,
             zscale=zscale,
+            shift_scale=shift_scale,
             territory=territory_weight,
             within=within,
             my_places=my_places,
@@ -339,12 +354,14 @@ def suggest_partners(
 
     if need_answers is not None and len(my_needs.rows) > 1 and weights.interleave:
         # Each of my needs gets its best answers: the first suggestions are the best
-        # answer to each need, then the second best, and so on (strong reasons first).
+        # answer to each need, then the second best, and so on (strong reasons first),
+        # each need's answers compared on that need's own scale.
         best: dict[int, tuple[bool, float, Key | None]] = {}
         for row in range(len(my_needs.rows)):
-            key = need_z[row] + weights.reciprocity * mutual
+            centre, spread = need_scale(need_z[row], allowed, weights.need_spread_floor)
+            key = (need_z[row] + weights.reciprocity * mutual - centre) / spread
             for rank, (tier, weighted, pos, shared) in enumerate(
-                top(key, need_answers[row] >= weights.strong_reason)
+                top(key, need_answers[row] >= weights.strong_reason, 1.0 / spread)
             ):
                 entry = (tier, weighted - weights.rank_step * rank, shared)
                 if pos not in best or entry[:2] > best[pos][:2]:  # strong first, then key
@@ -357,7 +374,14 @@ def suggest_partners(
         ranked = top(total, strength >= weights.strong_reason)
     suggestions = []
     for _, key, pos, shared in ranked[:limit]:
-        score = float(calibration.probability(key)) if zscale else key
+        if zscale:
+            # What the suggestion is worth, not where the merge of my needs put it: how
+            # well it answers my best-answered need, reciprocity and territory included.
+            level = shared[0] if shared else None
+            shift = TERRITORY_SHIFTS[level] if territory_weight else 0.0
+            score = float(calibration.probability(total[pos] + shift))
+        else:
+            score = key
         reasons = []
         for direction, (_, _, mine, theirs) in pairs.items():
             row_strength = (
@@ -396,14 +420,15 @@ def _top(
     limit: int,
     *,
     zscale: bool,
+    shift_scale: float = 1.0,
     territory: bool,
     within: str | None,
     my_places: tuple[Place, ...],
     index: NetworkIndex,
 ) -> list[tuple[bool, float, int, Key | None]]:
     """The `limit` best organisations by `total` with the territory applied (a shift in z
-    units when `zscale`, else a factor), strong reasons first: (strong, key, position,
-    shared territory), best first."""
+    units times `shift_scale` when `zscale`, else a factor), strong reasons first:
+    (strong, key, position, shared territory), best first."""
     ranked: list[tuple[bool, float, int, Key | None]] = []
     kept: dict[bool, list[float]] = {True: [], False: []}  # min-heaps of the best per tier
     # Best raw scores first; weights are at most 1, so once a raw score falls below the
@@ -424,7 +449,7 @@ def _top(
         if not territory:
             weighted = float(total[pos])
         elif zscale:
-            weighted = float(total[pos]) + TERRITORY_SHIFTS[level]
+            weighted = float(total[pos]) + shift_scale * TERRITORY_SHIFTS[level]
         else:
             weighted = float(total[pos]) * TERRITORY_WEIGHTS[level]
         ranked.append((tier, weighted, pos, shared))
@@ -435,6 +460,27 @@ def _top(
             heapq.heapreplace(heap, weighted)
     ranked.sort(key=lambda t: (not t[0], -t[1], t[2]))
     return ranked[:limit]
+
+
+def need_scale(z: FloatArray, allowed: BoolArray, floor: float = 1.0) -> tuple[float, float]:
+    """Centre and spread of one need's answers, to compare them with another need's.
+
+    Parameters
+    ----------
+    z : (n_organisations,) how well each organisation answers the need, in calibrated z
+        units; -inf where it was not scored (not a candidate).
+    allowed : (n_organisations,) bool, the organisations that may be suggested.
+    floor : the smallest spread returned, in z units.
+
+    Returns
+    -------
+    (mean, max(standard deviation, floor)) of the finite entries of `z` that are allowed;
+    (0, 1) when there is none. `(z - mean) / spread` is then in standard units of the need.
+    """
+    values = z[allowed & np.isfinite(z)]
+    if values.size == 0:
+        return 0.0, 1.0
+    return float(values.mean()), max(float(values.std()), floor)
 
 
 def _reasons(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin
@@ -39,6 +40,9 @@ class Organisation(TimestampMixin, Base):
     # Content hash of the organisation's profile text (description and competencies),
     # embedded as a whole beside each statement.
     profile_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # When the organisation was archived (DELETE): it left matching and listings, its rows
+    # and its history in consortia stay, its SIREN stays taken.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     territories: Mapped[list[Territory]] = relationship(
         secondary=organisation_territories, order_by=Territory.id

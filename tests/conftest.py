@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.kit.deps import get_auth_session, get_session
+from api.kit.deps import Reader, get_auth_session, get_reader, get_session
 from api.kit.settings import REPO_ROOT, Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
@@ -112,20 +112,34 @@ def session(connection: Connection) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path, fixtures_dir=FIXTURES)
+    # Rate limits are tested on their own (tests/api/test_abuse.py), not counted in tests
+    # that send hundreds of searches.
+    return Settings(
+        database_url=database_url, data_dir=tmp_path, fixtures_dir=FIXTURES, rate_limits=False
+    )
 
 
 @pytest.fixture
 def app(settings: Settings, session: Session) -> FastAPI:
     app = create_app(settings)
 
-    def _test_session() -> Iterator[Session]:
+    def _test_session(request: Request) -> Iterator[Session]:
         # Same contract as production: the request's work is undone if it fails.
+        session.info["principal"] = getattr(request.state, "principal", None)
         with session.begin_nested():
             yield session
 
+    def _test_reader() -> Reader:
+        # The test's rows live in its open transaction: a write's look-ahead reads them
+        # through the same session.
+        def read() -> AbstractContextManager[Session]:
+            return nullcontext(session)
+
+        return read
+
     app.dependency_overrides[get_session] = _test_session
     app.dependency_overrides[get_auth_session] = _test_session
+    app.dependency_overrides[get_reader] = _test_reader
     return app
 
 

@@ -15,7 +15,7 @@ from api.kit.errors import InvalidInput, NotFound, problem_responses
 from models import Account, ApiToken
 from models.enums import AccountRole
 
-router = APIRouter(prefix="/api/v1", tags=["comptes"])
+router = APIRouter(prefix="/api/v1", tags=["comptes"], responses=problem_responses(401, 403))
 
 
 def token_out(token: ApiToken) -> TokenOut:

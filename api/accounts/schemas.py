@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,11 +20,14 @@ class TokenIn(BaseModel):
     name: str | None = Field(
         default=None, min_length=1, max_length=200, description="Nom du compte ou du jeton."
     )
-    role: AccountRole | None = Field(default=None, description="Rôle d'un nouveau compte.")
+    # Enum and date fields accept their JSON strings (strict mode would demand instances).
+    role: Annotated[AccountRole | None, Field(strict=False)] = Field(
+        default=None, description="Rôle d'un nouveau compte."
+    )
     organisation_ids: list[int] = Field(
         default_factory=list, max_length=50, description="Organisations d'un compte membre."
     )
-    expires_at: datetime | None = Field(
+    expires_at: Annotated[datetime | None, Field(strict=False)] = Field(
         default=None, description="Expiration (ISO 8601 ; sans fuseau : UTC). Aucune : jamais."
     )
 

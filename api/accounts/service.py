@@ -47,6 +47,12 @@ def _split(raw: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def token_prefix(raw: str) -> str | None:
+    """The public part of a well-formed token (what rate limits count failures by)."""
+    parts = _split(raw.strip())
+    return parts[0] if parts else None
+
+
 def create_account(
     session: Session,
     *,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.principal import ANONYMOUS, Principal
 from api.matching.engine import MatchingEngine
+from models.db import transaction
 
 # Requests of these methods only read; any other may write.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -27,6 +29,8 @@ def get_session(request: Request) -> Iterator[Session]:
     reads = request.method in READ_METHODS
     factory = state.session_factory if reads else state.write_session_factory
     with factory() as session, session.begin():
+        # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
+        session.info["principal"] = getattr(request.state, "principal", None)
         yield session
 
 
@@ -50,6 +54,25 @@ def get_matching(request: Request) -> MatchingEngine:
 
 
 MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
+
+# Opens a short read-only transaction of its own, apart from the request's.
+Reader = Callable[[], AbstractContextManager[Session]]
+
+
+def get_reader(request: Request) -> Reader:
+    """Short read-only transactions beside the request's own: a write that must read what it
+    changes before it can encode the new texts (a statement's organisation, its profile)
+    reads them here, encodes, and only then runs its own transaction's first statement,
+    which takes SQLite's write lock (`get_session`)."""
+    factory = request.app.state.session_factory
+
+    def read() -> AbstractContextManager[Session]:
+        return transaction(factory)
+
+    return read
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 def get_viewer(request: Request) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +24,7 @@ TITLES_FR: dict[int, str] = {
     413: "Requête trop volumineuse",
     415: "Type de contenu non pris en charge",
     422: "Données invalides",
+    429: "Trop de requêtes",
     500: "Erreur interne",
 }
 
@@ -32,10 +34,18 @@ class AppError(Exception):
     type_slug = "bad-request"
     headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
+        if headers:
+            self.headers = {**self.headers, **headers}
 
 
 class InvalidInput(AppError):
@@ -56,6 +66,23 @@ class Conflict(AppError):
 class Forbidden(AppError):
     status_code = 403
     type_slug = "forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    type_slug = "payload-too-large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    type_slug = "unsupported-media-type"
+
+
+class TooManyRequests(AppError):
+    """Rate limit reached; `Retry-After` (seconds) says when to try again."""
+
+    status_code = 429
+    type_slug = "too-many-requests"
 
 
 class Unauthorized(AppError):
@@ -146,8 +173,13 @@ _PYDANTIC_FR: dict[str, str] = {
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return french_errors(exc.errors())
+
+
+def french_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as `{"loc", "msg", "type"}` entries with French messages."""
     out = []
-    for err in exc.errors():
+    for err in raw:
         kind = str(err.get("type", "value_error"))
         message = _PYDANTIC_FR.get(kind, "Valeur invalide.")
         ctx = err.get("ctx") or {}

@@ -93,8 +93,34 @@ class Settings(BaseSettings):
         description="When a request compares at most this many (query, statement) pairs, "
         "PostgreSQL scores them all exactly instead of walking the HNSW index.",
     )
+    import_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest file POST /api/v1/imports/organisations accepts, in bytes "
+        "(refused with 413 before it is read whole).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+    # Abuse: limits in the `limits` package's notation ("20/minute", "1000/hour"), kept in
+    # each server process's memory (a restart forgets them; several processes each count).
+    rate_limits: bool = Field(
+        default=True, description="Rate-limit authentication and costly routes."
+    )
+    rate_auth_failures: str = Field(
+        default="20/minute",
+        description="Failed authentications allowed per client address and per token prefix.",
+    )
+    rate_costly_per_token: str = Field(
+        default="120/minute", description="Searches and suggestions per token."
+    )
+    rate_costly_per_address: str = Field(
+        default="300/minute", description="Searches and suggestions per client address."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins allowed to call the API from a browser (CORS); none by default. "
+        "In the environment, a JSON list: MAILLAGE_CORS_ORIGINS='[\"https://exemple.fr\"]'.",
+    )
     sql_echo: bool = False
 
     @property

@@ -19,7 +19,7 @@ from api.matching.schemas import (
     Within,
 )
 
-router = APIRouter(tags=["mise en relation"])
+router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -27,7 +27,7 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
     "/api/v1/search/organisations",
     response_model=SearchPage,
     responses=problem_responses(422),
-    openapi_extra=access(Access.signed_in),
+    openapi_extra=access(Access.signed_in, costly=True),
 )
 def search_organisations(
     session: SessionDep,
@@ -53,7 +53,7 @@ def search_organisations(
 
 @router.get(
     "/api/v1/organisations/{organisation_id}/partners",
-    openapi_extra=access(Access.organisation),
+    openapi_extra=access(Access.organisation, costly=True),
     response_model=PartnerPage,
     responses=problem_responses(404, 422),
 )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from api.kit.settings import Settings
 from api.matching.pgvector import PgDenseScorer, PgMemory, load_memory
 from api.matching.repository import bump_version, current_version, read_network, vectors_query
-from matcher.calibration import Calibration, fit_calibration
+from matcher.calibration import Calibration, fit_from_sample
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
@@ -164,6 +164,25 @@ class MatchingEngine:
             vectors.update((k, by_hash[k[1]]) for k in todo)
         return vectors
 
+    def unembedded(
+        self, session: Session, texts: Mapping[tuple[str, str], str]
+    ) -> dict[tuple[str, str], str]:
+        """The texts, keyed by (role, content hash), that this space has no vector of yet."""
+        keys = list(texts)
+        known: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            known.update(
+                (role, h)
+                for role, h in session.execute(
+                    select(Embedding.role, Embedding.content_hash).where(
+                        Embedding.model == self.space,
+                        Embedding.content_hash.in_([h for _, h in chunk]),
+                    )
+                )
+            )
+        return {k: v for k, v in texts.items() if k not in known}
+
     def ensure_embeddings(
         self,
         session: Session,
@@ -178,22 +197,9 @@ class MatchingEngine:
         how many (`on_missing` hears it before the work, `progress` after each batch).
         `encoded` holds vectors `embed` computed beforehand, outside the transaction; the
         others are encoded here."""
-        keys = list(texts)
-        known: set[tuple[str, str]] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            known.update(
-                (role, h)
-                for role, h in session.execute(
-                    select(Embedding.role, Embedding.content_hash).where(
-                        Embedding.model == self.space,
-                        Embedding.content_hash.in_([h for _, h in chunk]),
-                    )
-                )
-            )
         # In key order: concurrent writers of shared texts take the cache's row locks in the
         # same order, so they queue instead of deadlocking.
-        missing = sorted(k for k in keys if k not in known)
+        missing = sorted(self.unembedded(session, texts))
         if on_missing:
             on_missing(len(missing))
         for start in range(0, len(missing), batch_size):
@@ -283,6 +289,11 @@ class MatchingEngine:
         texts = organisation_texts(org)
         org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
         self.ensure_embeddings(session, texts, encoded=encoded)
+        bump_version(session)
+
+    def organisation_archived(self, session: Session) -> None:
+        """Mark the index stale, in the same transaction, after an organisation was archived:
+        the next snapshot leaves it out (`read_network`)."""
         bump_version(session)
 
     # --- reading -------------------------------------------------------------------
@@ -409,24 +420,18 @@ class MatchingEngine:
         lexical_rows = vstack(
             [table.lexical[i] if i < len(table) else others.lexical[i - len(table)] for i in sample]
         )
-        dense = vectors @ vectors.T
-        lexical = (lexical_rows @ lexical_rows.T).toarray()
-        upper = np.triu_indices(len(sample), k=1)
+        kinds = ["competency" if i < len(table) else "need" for i in sample]
         # A query is statement-like: profiles are scored against statements, not profiles.
         profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
-        profile_pairs = (vectors @ profiles.T).ravel()
-        profile_pairs = profile_pairs[np.abs(profile_pairs) > 0]
-        word_pairs = np.zeros(0)
+        words = None
         if index.words is not None and index.profile_words is not None:
             texts = [
                 self.expand(table.texts[i] if i < len(table) else others.texts[i - len(table)])
                 for i in sample
             ]
-            word_pairs = (
-                (index.words.transform(texts) @ index.profile_words[:300].T).toarray().ravel()
-            )
-        return fit_calibration(
-            dense[upper], lexical[upper], profile_pairs, word_pairs, base=self.calibration_base
+            words = (index.words.transform(texts) @ index.profile_words[:300].T).toarray()
+        return fit_from_sample(
+            vectors, lexical_rows, kinds, profiles, words, base=self.calibration_base
         )
 
     def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:

@@ -36,13 +36,16 @@ def bump_version(session: Session) -> None:
 
 
 def read_network(session: Session) -> tuple[list[OrganisationRecord], list[StatementRecord]]:
-    """Every organisation with the places it works on, and every statement visible to the
-    network (visibility `network`), as the matcher's plain records."""
+    """Every organisation not archived with the places it works on, and every statement of
+    theirs visible to the network (visibility `network`), as the matcher's plain records."""
     from api.territories.service import places_of
 
+    active = select(Organisation.id).where(Organisation.archived_at.is_(None))
     territory_ids: dict[int, list[int]] = {}
     for org_id, territory_id in session.execute(
-        select(organisation_territories.c.organisation_id, organisation_territories.c.territory_id)
+        select(
+            organisation_territories.c.organisation_id, organisation_territories.c.territory_id
+        ).where(organisation_territories.c.organisation_id.in_(active))
     ):
         territory_ids.setdefault(org_id, []).append(territory_id)
     used = session.scalars(
@@ -60,7 +63,9 @@ def read_network(session: Session) -> tuple[list[OrganisationRecord], list[State
             description=description or "",
         )
         for org_id, name, kind, description in session.execute(
-            select(Organisation.id, Organisation.name, Organisation.kind, Organisation.description)
+            select(
+                Organisation.id, Organisation.name, Organisation.kind, Organisation.description
+            ).where(Organisation.archived_at.is_(None))
         )
     ]
     statements = [
@@ -72,7 +77,10 @@ def read_network(session: Session) -> tuple[list[OrganisationRecord], list[State
                 Statement.kind,
                 Statement.text,
                 Statement.content_hash,
-            ).where(Statement.visibility == Visibility.network)
+            ).where(
+                Statement.visibility == Visibility.network,
+                Statement.organisation_id.in_(active),
+            )
         )
     ]
     return records, statements

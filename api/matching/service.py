@@ -81,8 +81,9 @@ def search(
 
 
 def _require_organisation(session: Session, organisation_id: int) -> None:
-    """NotFound unless the organisation exists (a primary-key look-up, nothing loaded)."""
-    if session.get(Organisation, organisation_id) is None:
+    """NotFound unless the organisation exists and is not archived (a primary-key look-up)."""
+    org = session.get(Organisation, organisation_id)
+    if org is None or org.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {organisation_id}.")
 
 
@@ -165,7 +166,7 @@ def dismiss(
     if dismissed_id == organisation_id:
         raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
     other = session.get(Organisation, dismissed_id)
-    if other is None:
+    if other is None or other.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {dismissed_id} à écarter.")
     existing = session.scalar(
         select(Dismissal).where(

@@ -1,38 +1,81 @@
-"""Organisations: creation with territories and statements, listing, detail."""
+"""Organisations and their statements: creation, listing, detail, partial update, archive;
+statements created, edited and deleted. Every function takes the viewer (`Principal`): what it
+may change (`acts_for`) and what it may see (contacts, statements of visibility coordinator).
+
+Every write that changes what matching reads (statements, description, name, kind,
+territories) re-embeds in its own transaction and bumps the index version there, so the
+next request reads its write. The texts are encoded before the transaction's first SQL
+statement (which takes SQLite's write lock): a write that must first read what it changes
+reads it through the reader (a short transaction of its own), encodes what the change
+will need, then runs its transaction, which encodes there only what changed meanwhile.
+"""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Mapping
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from api.kit.errors import Conflict, NotFound
+from api.accounts.principal import Principal
+from api.kit.deps import Reader
+from api.kit.errors import Conflict, Forbidden, NotFound
+from api.kit.pagination import decode_cursor, encode_cursor, key_datetime, key_id, key_text
+from api.kit.pagination import scope_of as pagination_scope
 from api.matching.engine import MatchingEngine, organisation_texts
+from api.organisations import repository
 from api.organisations.schemas import (
+    ContactIn,
     ContactOut,
     OrganisationIn,
     OrganisationOut,
     OrganisationPage,
+    OrganisationPatch,
+    OrganisationSort,
     OrganisationSummary,
+    StatementIn,
     StatementOut,
+    StatementPage,
+    StatementPatch,
 )
 from api.territories import service as territory_service
-from matcher.text import content_hash, fold
+from matcher.encoders import FloatMatrix
+from matcher.text import content_hash
 from models import Contact, Organisation, Statement, Territory, organisation_territories
-from models.enums import OrganisationKind, Visibility
+from models.base import utcnow
+from models.enums import OrganisationKind, StatementKind, Visibility
+
+Encoded = Mapping[tuple[str, str], FloatMatrix]
+Change = Callable[[Organisation], None]
+
+
+# --- building rows from payloads (no database) ----------------------------------------
 
 
 def _apply(session: Session, org: Organisation, data: OrganisationIn) -> None:
     """Copy the payload onto `org`, replacing territories, contacts and statements."""
-    _resolve_territories(session, org, data)
+    _resolve_territories(session, org, data.territories)
     _copy(org, data)
 
 
-def _resolve_territories(session: Session, org: Organisation, data: OrganisationIn) -> None:
-    org.territories = territory_service.resolve_refs(
-        session, data.territories, ["body", "territories"]
+def _resolve_territories(session: Session, org: Organisation, refs: list[str]) -> None:
+    org.territories = territory_service.resolve_refs(session, refs, ["body", "territories"])
+
+
+def _contacts(contacts: list[ContactIn]) -> list[Contact]:
+    return [Contact(name=c.name, role=c.role, email=c.email, phone=c.phone) for c in contacts]
+
+
+def _new_statement(data: StatementIn) -> Statement:
+    return Statement(
+        kind=data.kind,
+        # Stored composed (NFC): the text hashed, shown and matched is the same string.
+        text=unicodedata.normalize("NFC", data.text),
+        themes=list(data.themes),
+        visibility=data.visibility,
+        content_hash=content_hash(data.text),
     )
 
 
@@ -44,30 +87,155 @@ def _copy(org: Organisation, data: OrganisationIn) -> None:
     org.siren = data.siren
     org.website = data.website
     org.description = data.description
-    org.contacts = [
-        Contact(name=c.name, role=c.role, email=c.email, phone=c.phone) for c in data.contacts
-    ]
-    org.statements = [
-        Statement(
-            kind=s.kind,
-            # Stored composed (NFC): the text hashed, shown and matched is the same string.
-            text=unicodedata.normalize("NFC", s.text),
-            themes=list(s.themes),
-            visibility=s.visibility,
-            content_hash=content_hash(s.text),
-        )
-        for s in data.statements
-    ]
+    org.contacts = _contacts(data.contacts)
+    org.statements = [_new_statement(s) for s in data.statements]
+
+
+def _detached_copy(org: Organisation) -> Organisation:
+    """What `organisation_texts` reads of `org`, in objects of no session: a change applied
+    to it shows the texts the change will need without writing anything."""
+    return Organisation(
+        id=org.id,
+        description=org.description,
+        statements=[
+            Statement(
+                id=s.id,
+                kind=s.kind,
+                text=s.text,
+                themes=list(s.themes or []),
+                visibility=s.visibility,
+                content_hash=s.content_hash,
+            )
+            for s in org.statements
+        ],
+    )
+
+
+# --- rules -----------------------------------------------------------------------------
 
 
 def _check_siren_free(session: Session, siren: str | None, own_id: int | None = None) -> None:
+    """Conflict naming the organisation that holds `siren`, archived or not, unless it is
+    `own_id`."""
     if siren is None:
         return
-    other = session.scalar(select(Organisation).where(Organisation.siren == siren))
+    other = repository.siren_holder(session, siren)
     if other is not None and other.id != own_id:
+        archived = ", archivée" if other.archived_at is not None else ""
         raise Conflict(
-            f"Le SIREN {siren} est déjà celui de l'organisation « {other.name} » (n° {other.id})."
+            f"Le SIREN {siren} est déjà celui de l'organisation « {other.name} » "
+            f"(n° {other.id}{archived})."
         )
+
+
+def _not_found(organisation_id: int) -> NotFound:
+    return NotFound(f"Aucune organisation n° {organisation_id}.")
+
+
+def _statement_not_found(statement_id: int) -> NotFound:
+    return NotFound(f"Aucun énoncé n° {statement_id}.")
+
+
+def _require_acts_for(viewer: Principal, org: Organisation) -> None:
+    """Forbidden unless the viewer may change the organisation (its members, the
+    coordinator, admins)."""
+    if not viewer.acts_for(org.id):
+        raise Forbidden(
+            f"Seuls les membres de l'organisation « {org.name} » et le coordinateur peuvent "
+            "la modifier."
+        )
+
+
+def _visible(viewer: Principal, statement: Statement) -> bool:
+    """Statements of visibility coordinator are shown only to those acting for their
+    organisation."""
+    return statement.visibility == Visibility.network or viewer.acts_for(statement.organisation_id)
+
+
+def _flush(session: Session) -> None:
+    """Flush, turning a unique violation (a SIREN taken by a concurrent request) into a
+    Conflict."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "Cette organisation entre en conflit avec une organisation existante."
+        ) from exc
+
+
+def _encode_ahead(
+    reader: Reader,
+    matching: MatchingEngine,
+    viewer: Principal,
+    change: Change,
+    *,
+    organisation_id: int | None = None,
+    statement_id: int | None = None,
+) -> Encoded:
+    """Vectors of the texts the organisation will need once `change` is applied and that
+    the space lacks, read and encoded before the caller's transaction begins. Nothing when
+    the organisation (or the statement) is unknown, archived or not the viewer's to change:
+    the caller's transaction answers that."""
+    with reader() as read:
+        if statement_id is not None:
+            statement = repository.find_statement(read, statement_id)
+            if statement is None:
+                return {}
+            organisation_id = statement.organisation_id
+        if organisation_id is None or not viewer.acts_for(organisation_id):
+            return {}
+        org = repository.find_active(read, organisation_id)
+        if org is None:
+            return {}
+        after = _detached_copy(org)
+        try:
+            change(after)
+        except NotFound:
+            return {}
+        missing = matching.unembedded(read, organisation_texts(after))
+    return matching.embed(missing)
+
+
+def _editable(session: Session, viewer: Principal, organisation_id: int) -> Organisation:
+    """The organisation the viewer changes. Raises NotFound (unknown or archived),
+    Forbidden (not the viewer's)."""
+    org = repository.find_active(session, organisation_id)
+    if org is None:
+        raise _not_found(organisation_id)
+    _require_acts_for(viewer, org)
+    return org
+
+
+def _readable_statement(session: Session, viewer: Principal, statement_id: int) -> Statement:
+    """The statement if the viewer may see it. Raises NotFound (unknown, of an archived
+    organisation, or of visibility coordinator and the viewer does not act for its
+    organisation: its existence is not told either)."""
+    statement = repository.find_statement(session, statement_id)
+    if statement is None or not _visible(viewer, statement):
+        raise _statement_not_found(statement_id)
+    return statement
+
+
+def _write(
+    session: Session,
+    matching: MatchingEngine,
+    viewer: Principal,
+    organisation_id: int,
+    change: Change,
+    *,
+    encoded: Encoded,
+) -> Organisation:
+    """Apply `change` to the organisation in the request's transaction, re-embed what it
+    changed and bump the index version. Raises NotFound, Forbidden, Conflict."""
+    org = _editable(session, viewer, organisation_id)
+    change(org)
+    _flush(session)
+    matching.organisation_written(session, org, encoded=encoded)
+    return org
+
+
+# --- organisations ---------------------------------------------------------------------
 
 
 def create_organisation(
@@ -76,8 +244,16 @@ def create_organisation(
     *,
     slug: str | None = None,
     matching: MatchingEngine | None = None,
+    viewer: Principal | None = None,
 ) -> Organisation:
-    """Create an organisation; with `matching`, embed its statements in the same transaction."""
+    """Create an organisation; with `matching`, embed its statements in the same transaction.
+
+    Who may create one is the route's access rule (`api.kit.auth`: the coordinator and
+    admins). Raises Conflict (its SIREN is taken, by an archived organisation too),
+    InvalidInput (an unknown territory)."""
+    # TODO(auth): if members may one day create organisations, make the creating member
+    # a member of the new one here (memberships are `api.accounts`').
+    del viewer
     org = Organisation(slug=slug)
     _copy(org, data)
     # Encoded before the request's first statement: on SQLite that statement takes the
@@ -85,15 +261,9 @@ def create_organisation(
     # this one encodes.
     encoded = matching.embed(organisation_texts(org)) if matching is not None else None
     _check_siren_free(session, data.siren)
-    _resolve_territories(session, org, data)
+    _resolve_territories(session, org, data.territories)
     session.add(org)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "Cette organisation entre en conflit avec une organisation existante."
-        ) from exc
+    _flush(session)
     if matching is not None:
         matching.organisation_written(session, org, encoded=encoded)
     return org
@@ -111,50 +281,267 @@ def upsert_fixture_organisation(session: Session, slug: str, data: OrganisationI
 
 
 def get_organisation(session: Session, organisation_id: int) -> Organisation:
-    org = session.scalar(
-        select(Organisation)
-        .where(Organisation.id == organisation_id)
-        .options(
-            selectinload(Organisation.territories),
-            selectinload(Organisation.contacts),
-            selectinload(Organisation.statements),
-        )
-    )
+    """The organisation with its territories, contacts and statements. Raises NotFound
+    (unknown or archived: an archived organisation answers as if it had never been)."""
+    org = repository.find_active(session, organisation_id)
     if org is None:
-        raise NotFound(f"Aucune organisation n° {organisation_id}.")
+        raise _not_found(organisation_id)
     return org
+
+
+def update_organisation(
+    session: Session,
+    reader: Reader,
+    matching: MatchingEngine,
+    viewer: Principal,
+    organisation_id: int,
+    data: OrganisationPatch,
+) -> Organisation:
+    """Partial update: the fields present in `data` replace the current ones (null clears an
+    optional field; territories and contacts are replaced as a whole). Re-embeds the
+    profile when the description changes and bumps the index version. Raises NotFound
+    (unknown or archived), Forbidden (not the viewer's), Conflict (the SIREN is another
+    organisation's), InvalidInput (an unknown territory)."""
+    given = data.model_fields_set
+
+    def change(org: Organisation) -> None:
+        for field in ("name", "kind", "legal_form", "siren", "website", "description"):
+            if field in given:
+                setattr(org, field, getattr(data, field))
+        if data.contacts is not None:  # null is refused by the schema: None is absent
+            org.contacts = _contacts(data.contacts)
+
+    encoded = (
+        _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+        if "description" in given
+        else {}
+    )
+    org = _editable(session, viewer, organisation_id)
+    if "siren" in given:
+        _check_siren_free(session, data.siren, org.id)
+    if data.territories is not None:
+        _resolve_territories(session, org, data.territories)
+    change(org)
+    _flush(session)
+    if given:
+        matching.organisation_written(session, org, encoded=encoded)
+    return org
+
+
+def archive_organisation(
+    session: Session, matching: MatchingEngine, viewer: Principal, organisation_id: int
+) -> None:
+    """Archive the organisation: it leaves matching, search and listings at once (the index
+    version is bumped in this transaction) and answers 404 from then on; its rows stay, with
+    its history in consortia, and its SIREN stays taken. Raises NotFound (unknown or already
+    archived), Forbidden (not the viewer's)."""
+    org = _editable(session, viewer, organisation_id)
+    org.archived_at = utcnow()
+    session.flush()
+    matching.organisation_archived(session)
+
+
+_SORT_COLUMN = {
+    OrganisationSort.name: (Organisation.name, False),
+    OrganisationSort.name_desc: (Organisation.name, True),
+    OrganisationSort.created_at: (Organisation.created_at, False),
+    OrganisationSort.created_at_desc: (Organisation.created_at, True),
+}
 
 
 def list_organisations(
     session: Session,
+    viewer: Principal,
     *,
-    q: str | None,
-    kind: OrganisationKind | None,
-    territory: str | None,
-    limit: int,
-    offset: int,
+    q: str | None = None,
+    kind: OrganisationKind | None = None,
+    legal_form: str | None = None,
+    territory: str | None = None,
+    sort: OrganisationSort = OrganisationSort.name,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: str | None = None,
 ) -> OrganisationPage:
-    query = select(Organisation)
-    if kind is not None:
-        query = query.where(Organisation.kind == kind)
-    if q is not None and fold(q):
-        # Names are short: a case- and accent-tolerant match in Python would not scale,
-        # so match case-insensitively in SQL on each word.
-        for token in q.split():
-            query = query.where(Organisation.name.icontains(token, autoescape=True))
+    """Organisations not archived, filtered (words of `q` in the name or description, kind,
+    legal form, a territory reference), sorted by `sort` then id, one page from `offset` or
+    after `cursor` (whose filters and sort must be the same). Summaries only: no contacts.
+    Raises InvalidInput (unknown territory, unreadable or foreign cursor)."""
+    del viewer  # summaries show nothing private
+    within = None
     if territory is not None:
-        target = territory_service.resolve_ref(session, territory)
-        query = query.where(Organisation.id.in_(working_on(target)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    orgs = session.scalars(
-        query.options(selectinload(Organisation.territories))
-        .order_by(Organisation.name, Organisation.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return OrganisationPage(
-        items=[summary(o) for o in orgs], total=total, limit=limit, offset=offset
+        within = working_on(territory_service.resolve_ref(session, territory))
+    query = repository.organisations(
+        q=q, kind=kind, legal_form=legal_form.strip() if legal_form else None, within=within
     )
+    column, descending = _SORT_COLUMN[sort]
+    order = [(column, descending), (Organisation.id, descending)]
+    scope = pagination_scope(
+        list="organisations",
+        q=" ".join((q or "").split()),
+        kind=kind,
+        legal_form=legal_form,
+        territory=territory,
+        sort=sort.value,
+    )
+    parse_key = key_datetime if column is Organisation.created_at else key_text
+    key = decode_cursor(cursor, scope, [parse_key, key_id]) if cursor else None
+    total = repository.count(session, query)
+    rows, more = repository.page_rows(
+        session,
+        query.options(selectinload(Organisation.territories)),
+        order,
+        limit=limit,
+        offset=offset,
+        key=key,
+    )
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        value = last.created_at.isoformat() if column is Organisation.created_at else last.name
+        next_cursor = encode_cursor(scope, [value, last.id])
+    return OrganisationPage(
+        items=[summary(o) for o in rows],
+        total=total,
+        limit=limit,
+        offset=None if cursor else offset,
+        next_cursor=next_cursor,
+    )
+
+
+# --- statements ------------------------------------------------------------------------
+
+
+def list_statements(
+    session: Session,
+    viewer: Principal,
+    organisation_id: int,
+    *,
+    kind: StatementKind | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> StatementPage:
+    """The organisation's statements by id, of `kind` when given; those of visibility
+    coordinator only when the viewer acts for it (`total` counts what the viewer sees).
+    Raises NotFound (unknown or archived organisation), InvalidInput (bad cursor)."""
+    org = get_organisation(session, organisation_id)
+    query = repository.statements(org.id, kind=kind, coordinator_only=viewer.acts_for(org.id))
+    scope = pagination_scope(list="statements", organisation=org.id, kind=kind)
+    key = decode_cursor(cursor, scope, [key_id]) if cursor else None
+    total = repository.count(session, query)
+    rows, more = repository.page_rows(
+        session, query, [(Statement.id, False)], limit=limit, offset=offset, key=key
+    )
+    return StatementPage(
+        items=[statement_out(s) for s in rows],
+        total=total,
+        limit=limit,
+        offset=None if cursor else offset,
+        next_cursor=encode_cursor(scope, [rows[-1].id]) if more and rows else None,
+    )
+
+
+def get_statement(session: Session, viewer: Principal, statement_id: int) -> Statement:
+    """One statement. Raises NotFound (unknown, of an archived organisation, or of
+    visibility coordinator and the viewer does not act for its organisation)."""
+    return _readable_statement(session, viewer, statement_id)
+
+
+def create_statement(
+    session: Session,
+    reader: Reader,
+    matching: MatchingEngine,
+    viewer: Principal,
+    organisation_id: int,
+    data: StatementIn,
+) -> Statement:
+    """Add a statement to the organisation, embedded (with the profile it changes) in the
+    same transaction; the index follows. Raises NotFound (unknown or archived organisation),
+    Forbidden (not the viewer's)."""
+    added: list[Statement] = []
+
+    def change(org: Organisation) -> None:
+        statement = _new_statement(data)
+        org.statements.append(statement)
+        added.append(statement)
+
+    encoded = _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+    added.clear()
+    _write(session, matching, viewer, organisation_id, change, encoded=encoded)
+    return added[-1]
+
+
+def _find_in(org: Organisation, statement_id: int) -> Statement:
+    for statement in org.statements:
+        if statement.id == statement_id:
+            return statement
+    raise _statement_not_found(statement_id)
+
+
+def _statement_write(
+    session: Session, viewer: Principal, statement_id: int
+) -> tuple[Statement, Organisation]:
+    """The statement to change and its organisation. Raises NotFound (see
+    `_readable_statement`), Forbidden (the viewer sees it but does not act for it)."""
+    statement = _readable_statement(session, viewer, statement_id)
+    org = _editable(session, viewer, statement.organisation_id)
+    return statement, org
+
+
+def update_statement(
+    session: Session,
+    reader: Reader,
+    matching: MatchingEngine,
+    viewer: Principal,
+    statement_id: int,
+    data: StatementPatch,
+) -> Statement:
+    """Change a statement's text, kind, themes or visibility (the fields present in `data`),
+    re-embedded with the profile it changes in the same transaction; the index follows, so
+    the next search reads the new text. Raises NotFound (see `get_statement`), Forbidden
+    (the viewer sees it but does not act for its organisation)."""
+    given = data.model_fields_set
+
+    def change(org: Organisation) -> None:
+        # None is an absent field: the schema refuses an explicit null.
+        statement = _find_in(org, statement_id)
+        if data.kind is not None:
+            statement.kind = data.kind
+        if data.text is not None:
+            statement.text = unicodedata.normalize("NFC", data.text)
+            statement.content_hash = content_hash(data.text)
+        if data.themes is not None:
+            statement.themes = list(data.themes)
+        if data.visibility is not None:
+            statement.visibility = data.visibility
+
+    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    statement, org = _statement_write(session, viewer, statement_id)
+    if given:
+        change(org)
+        _flush(session)
+        matching.organisation_written(session, org, encoded=encoded)
+    return statement
+
+
+def delete_statement(
+    session: Session,
+    reader: Reader,
+    matching: MatchingEngine,
+    viewer: Principal,
+    statement_id: int,
+) -> None:
+    """Delete a statement; the profile it was part of is re-embedded and the index follows.
+    Raises NotFound (see `get_statement`), Forbidden (not the viewer's to change)."""
+
+    def change(org: Organisation) -> None:
+        org.statements.remove(_find_in(org, statement_id))
+
+    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    _statement, org = _statement_write(session, viewer, statement_id)
+    change(org)
+    _flush(session)
+    matching.organisation_written(session, org, encoded=encoded)
 
 
 _CHILD_COLUMN = {
@@ -196,7 +583,21 @@ def summary(org: Organisation) -> OrganisationSummary:
     )
 
 
-def detail(org: Organisation) -> OrganisationOut:
+def statement_out(statement: Statement) -> StatementOut:
+    return StatementOut(
+        id=statement.id,
+        organisation_id=statement.organisation_id,
+        kind=statement.kind,
+        text=statement.text,
+        themes=list(statement.themes or []),
+        visibility=statement.visibility,
+    )
+
+
+def detail(org: Organisation, viewer: Principal) -> OrganisationOut:
+    """The organisation as the viewer may see it: contacts and statements of visibility
+    coordinator only for those acting for it."""
+    insider = viewer.acts_for(org.id)
     return OrganisationOut(
         **summary(org).model_dump(),
         siren=org.siren,
@@ -204,11 +605,13 @@ def detail(org: Organisation) -> OrganisationOut:
         description=org.description,
         contacts=[
             ContactOut(name=c.name, role=c.role, email=c.email, phone=c.phone) for c in org.contacts
-        ],
+        ]
+        if insider
+        else None,
         statements=[
-            StatementOut(id=s.id, kind=s.kind, text=s.text, themes=list(s.themes or []))
+            statement_out(s)
             for s in org.statements
-            if s.visibility == Visibility.network
+            if insider or s.visibility == Visibility.network
         ],
         created_at=org.created_at,
         updated_at=org.updated_at,

@@ -13,7 +13,9 @@ from api.territories import service
 from api.territories.schemas import TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
-router = APIRouter(prefix="/api/v1/territories", tags=["territoires"])
+router = APIRouter(
+    prefix="/api/v1/territories", tags=["territoires"], responses=problem_responses(401)
+)
 
 
 @router.get(

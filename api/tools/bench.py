@@ -186,7 +186,7 @@ def run_bench(
 
         from api.app import create_app
 
-        app = create_app(settings.model_copy(update={"database_url": url}))
+        app = create_app(settings.model_copy(update={"database_url": url, "rate_limits": False}))
         app.state.matching = matching
         with factory() as session, session.begin():  # requests carry a token, as real ones do
             account = create_account(session, name="Banc d'essai", role=AccountRole.coordinator)

@@ -163,9 +163,10 @@ class TestPartnerSuggestions(OnDemoNetwork):
         impact = next(t for t in needs if "impact social" in t)
         items = client.get(f"/api/v1/organisations/{landlord}/partners").json()["items"]
         ranks = {item["organisation"]["id"]: rank for rank, item in enumerate(items)}
-        # The gardens association first; the social-impact lab in the top 5, behind the
-        # impact-measurement cooperative (whose statement answers the need as well).
-        for slug, need, within in ((GARDENERS, gardens, 1), (IMPACT_LAB, impact, 5)):
+        # The gardens association first; the social-impact lab in the top 3 (a near-tie
+        # with the impact-measurement cooperative for that need comes before a distant
+        # second answer to the gardens need).
+        for slug, need, within in ((GARDENERS, gardens, 1), (IMPACT_LAB, impact, 3)):
             rank = ranks.get(org_id(session, slug))
             assert rank is not None, (slug, [i["organisation"]["name"] for i in items])
             assert rank < within, (slug, [i["organisation"]["name"] for i in items])

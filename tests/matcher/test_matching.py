@@ -217,6 +217,27 @@ class TestPartnerSuggestions:
         assert they_cover_me.similarity > 0.99
         assert i_cover_them.similarity > 0.99
 
+    def test_near_tie_for_one_need_comes_before_a_distant_answer_to_another(self) -> None:
+        """Needs differ in scale: when many organisations half-answer my gardens need, its
+        second answer, far behind the best, must not outrank the one answering my impact
+        need almost as well as the best answer to it (each need on its own scale)."""
+        near_impact = unit(0.0, 0.0, math.sqrt(1.0 - 0.78**2), 0.78)  # cosine 0.78 to IMPACT
+        landlord = Org(1, "Bailleur", kind="landlord", needs=[GARDENS, IMPACT])
+        gardeners = Org(2, "Jardiniers", competencies=[GARDENS])
+        second_gardeners = Org(3, "Jardins pédagogiques", competencies=[at_cosine(0.8)])
+        half = [Org(10 + n, f"Nature {n}", competencies=[at_cosine(0.7)]) for n in range(4)]
+        impact = Org(4, "Mesure d'impact", competencies=[IMPACT])
+        impact_lab = Org(5, "Laboratoire", competencies=[near_impact])
+        network = build_network([landlord, gardeners, second_gardeners, *half, impact, impact_lab])
+        suggestions = suggest(network, landlord.id)
+        ranked = ids(suggestions)
+        assert set(ranked[:3]) == {gardeners.id, impact.id, impact_lab.id}, ranked
+        assert ranked.index(impact_lab.id) < ranked.index(second_gardeners.id)
+        # The score says how well each answers, not where the merge of my needs put it.
+        by_id = {s.organisation_id: s.score for s in suggestions}
+        assert by_id[gardeners.id] == pytest.approx(by_id[impact.id])
+        assert by_id[second_gardeners.id] > by_id[impact_lab.id]
+
     def test_reasons_come_strongest_first(self) -> None:
         landlord = Org(1, "Bailleur", kind="landlord", needs=[GARDENS, DEBT])
         partner = Org(2, "Partenaire", competencies=[at_cosine(0.6), DEBT])

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import sparse
 
-from matcher.calibration import Calibration, fit_calibration
+from matcher.calibration import Calibration, fit_calibration, fit_from_sample
 from matcher.evaluation import (
     Scores,
     evaluate,
@@ -159,6 +160,87 @@ class TestCalibration:
         base = Calibration()
         assert (fitted.lexical_mean, fitted.lexical_std) == (base.lexical_mean, base.lexical_std)
         assert (fitted.profile_mean, fitted.profile_std) == (base.profile_mean, base.profile_std)
+
+
+def _sample(
+    needs: int, competencies: int, seed: int = 0
+) -> tuple[np.ndarray, sparse.csr_matrix, list[str]]:
+    """Unit vectors where needs lean one way and competencies another (as a role-aware
+    encoder embeds queries and passages), and random lexical rows."""
+    rng = np.random.default_rng(seed)
+    dim = 16
+    need_axis, comp_axis = np.eye(dim)[0], np.eye(dim)[1]
+    rows = [need_axis * 2.0 + rng.normal(0, 1, dim) for _ in range(needs)]
+    rows += [comp_axis * 2.0 + rng.normal(0, 1, dim) for _ in range(competencies)]
+    vectors = np.array(rows)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    lexical = np.abs(rng.normal(0, 1, (needs + competencies, 30))) * (
+        rng.random((needs + competencies, 30)) < 0.2
+    )
+    lexical /= np.maximum(np.linalg.norm(lexical, axis=1, keepdims=True), 1e-9)
+    return vectors, sparse.csr_matrix(lexical), ["need"] * needs + ["competency"] * competencies
+
+
+class TestCalibrationByPairType:
+    def test_need_to_competency_pairs_are_standardised_on_their_own(self) -> None:
+        vectors, lexical, kinds = _sample(40, 60)
+        fitted = fit_from_sample(vectors, lexical, kinds, np.zeros((0, 16)))
+        cross = vectors[:40] @ vectors[40:].T
+        assert fitted.dense_mean == pytest.approx(cross.mean())
+        assert fitted.dense_std == pytest.approx(cross.std())
+        lexical_cross = (lexical[:40] @ lexical[40:].T).toarray()
+        assert fitted.lexical_mean == pytest.approx(lexical_cross.mean())
+
+    def test_like_with_like_pairs_have_their_own_scale(self) -> None:
+        vectors, lexical, kinds = _sample(40, 60)
+        fitted = fit_from_sample(vectors, lexical, kinds, np.zeros((0, 16)))
+        needs = vectors[:40] @ vectors[:40].T
+        upper = np.triu_indices(40, k=1)
+        peer = fitted.for_pair("need", "need")
+        assert peer.dense_mean == pytest.approx(needs[upper].mean())
+        assert peer.dense_std == pytest.approx(needs[upper].std())
+        # Two needs are closer to each other than a need to a competency here.
+        assert peer.dense_mean > fitted.dense_mean + 0.15
+        assert fitted.for_pair("competency", "competency").dense_mean > fitted.dense_mean + 0.15
+        # Weights and the logistic are shared; cross pairs read the calibration itself.
+        assert (peer.dense_weight, peer.centre, peer.slope) == (
+            fitted.dense_weight,
+            fitted.centre,
+            fitted.slope,
+        )
+        assert fitted.for_pair("need", "competency") is fitted
+        assert fitted.for_pair("competency", "need") is fitted
+
+    def test_profiles_and_words_are_read_from_the_needs(self) -> None:
+        vectors, lexical, kinds = _sample(40, 60)
+        profiles = vectors[40:50]  # profiles made of competencies, as they are
+        words = np.vstack([np.full((40, 10), 0.1), np.full((60, 10), 0.5)])
+        words[:40] += np.linspace(0, 0.05, 10)
+        fitted = fit_from_sample(vectors, lexical, kinds, profiles, words)
+        need_to_profile = vectors[:40] @ profiles.T
+        assert fitted.profile_mean == pytest.approx(need_to_profile.mean())
+        assert fitted.words_mean == pytest.approx(words[:40].mean())
+
+    def test_pooled_calibration_is_what_it_was(self) -> None:
+        vectors, lexical, kinds = _sample(40, 60)
+        pooled = fit_from_sample(vectors, lexical, kinds, vectors[40:50], by_pair_type=False)
+        upper = np.triu_indices(100, k=1)
+        profile = (vectors @ vectors[40:50].T).ravel()
+        expected = fit_calibration(
+            (vectors @ vectors.T)[upper],
+            (lexical @ lexical.T).toarray()[upper],
+            profile[np.abs(profile) > 0],
+        )
+        assert pooled == expected
+        assert pooled.for_pair("need", "need") is pooled
+
+    def test_a_network_without_needs_falls_back_on_the_pooled_pairs(self) -> None:
+        vectors, lexical, kinds = _sample(0, 60)
+        fitted = fit_from_sample(vectors, lexical, kinds, np.zeros((0, 16)))
+        comps = vectors @ vectors.T
+        upper = np.triu_indices(60, k=1)
+        assert fitted.dense_mean == pytest.approx(comps[upper].mean())
+        assert fitted.for_pair("need", "need").dense_mean == pytest.approx(comps[upper].mean())
 
 
 class TestRankingMetrics:

@@ -101,3 +101,17 @@ class TestMigrations:
         assert half.pop().startswith("ix_embeddings_hnsw_half_")
         migrate.downgrade(scratch_engine, "0002")
         assert names() == {old_name}
+
+
+class TestArchivedAt:
+    def test_archived_at_is_added_and_removed(self, scratch_engine: Engine) -> None:
+        def columns() -> set[str]:
+            return {c["name"] for c in inspect(scratch_engine).get_columns("organisations")}
+
+        migrate.upgrade(scratch_engine, "0005")
+        assert "archived_at" not in columns()
+        migrate.upgrade(scratch_engine, "0006_archived_at")
+        assert "archived_at" in columns()
+        migrate.downgrade(scratch_engine, "0005")
+        assert "archived_at" not in columns()
+        assert {"name", "siren", "profile_hash"} <= columns()

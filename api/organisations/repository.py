@@ -1,0 +1,112 @@
+"""Organisation queries: the organisations not archived, their listing, their statements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from api.kit.pagination import after
+from models import Organisation, Statement
+from models.enums import OrganisationKind, StatementKind, Visibility
+
+Order = Sequence[tuple[Any, bool]]
+
+
+def active() -> ColumnElement[bool]:
+    """Organisations not archived."""
+    return Organisation.archived_at.is_(None)
+
+
+def find_active(session: Session, organisation_id: int) -> Organisation | None:
+    """The organisation with its territories, contacts and statements, unless it is unknown
+    or archived."""
+    return session.scalar(
+        select(Organisation)
+        .where(Organisation.id == organisation_id, active())
+        .options(
+            selectinload(Organisation.territories),
+            selectinload(Organisation.contacts),
+            selectinload(Organisation.statements),
+        )
+    )
+
+
+def find_statement(session: Session, statement_id: int) -> Statement | None:
+    """The statement, unless it is unknown or its organisation is archived."""
+    return session.scalar(
+        select(Statement)
+        .join(Organisation, Organisation.id == Statement.organisation_id)
+        .where(Statement.id == statement_id, active())
+    )
+
+
+def siren_holder(session: Session, siren: str) -> Organisation | None:
+    """The organisation holding this SIREN, archived ones included (a SIREN stays taken)."""
+    return session.scalar(select(Organisation).where(Organisation.siren == siren))
+
+
+def organisations(
+    *,
+    q: str | None,
+    kind: OrganisationKind | None,
+    legal_form: str | None,
+    within: Select[Any] | None,
+) -> Select[Organisation]:
+    """Organisations not archived that the filters keep: each word of `q` in the name or the
+    description (case-insensitive), the kind, the legal form (case-insensitive), the ids
+    `within` selects (a territory filter)."""
+    query = select(Organisation).where(active())
+    if kind is not None:
+        query = query.where(Organisation.kind == kind)
+    if legal_form is not None:
+        query = query.where(func.lower(Organisation.legal_form) == legal_form.lower())
+    for token in (q or "").split():
+        query = query.where(
+            or_(
+                Organisation.name.icontains(token, autoescape=True),
+                Organisation.description.icontains(token, autoescape=True),
+            )
+        )
+    if within is not None:
+        query = query.where(Organisation.id.in_(within))
+    return query
+
+
+def statements(
+    organisation_id: int, *, kind: StatementKind | None, coordinator_only: bool
+) -> Select[Statement]:
+    """The organisation's statements of `kind`; those of visibility coordinator only when
+    `coordinator_only` (the viewer acts for the organisation)."""
+    query = select(Statement).where(Statement.organisation_id == organisation_id)
+    if kind is not None:
+        query = query.where(Statement.kind == kind)
+    if not coordinator_only:
+        query = query.where(Statement.visibility == Visibility.network)
+    return query
+
+
+def count(session: Session, query: Select[Any]) -> int:
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def page_rows(
+    session: Session,
+    query: Select[Any],
+    order: Order,
+    *,
+    limit: int,
+    offset: int,
+    key: Sequence[Any] | None,
+) -> tuple[list[Any], bool]:
+    """One page of `query` in `order` ((column, descending) pairs, the last one unique),
+    after `key` (keyset) or from `offset`; and whether more rows follow."""
+    if key is not None:
+        query = query.where(after(order, key))
+    ordered = query.order_by(*(c.desc() if d else c.asc() for c, d in order))
+    if key is None and offset:
+        ordered = ordered.offset(offset)
+    rows = list(session.scalars(ordered.limit(limit + 1)).all())
+    return rows[:limit], len(rows) > limit
