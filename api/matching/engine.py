@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.settings import Settings
-from api.matching.pgvector import PgDenseScorer
+from api.matching.pgvector import PgDenseScorer, PgMemory, load_memory
 from api.matching.repository import (
     bump_version,
     changes_since,
@@ -125,6 +125,9 @@ class MatchingEngine:
         self._lock = threading.Lock()
         self._snapshot: NetworkSnapshot | None = None
         self._refitting: threading.Thread | None = None
+        # PostgreSQL: what the scorer keeps in memory for the latest snapshot's index.
+        self._pg_memory: PgMemory | None = None
+        self._memory_lock = threading.Lock()
         self._indexed_spaces: set[str] = set()
 
     # --- writing -------------------------------------------------------------------
@@ -362,6 +365,7 @@ class MatchingEngine:
         )
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
+        pg_memory = None
         if session.get_bind().dialect.name == "sqlite":
             numpy_scorer = self.numpy_scorer(
                 session,
@@ -369,7 +373,10 @@ class MatchingEngine:
                 dimension,
                 previous=previous.numpy_scorer if previous else None,
             )
+        else:
+            pg_memory = load_memory(session, self.space, index, dimension, self._pg_memory)
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
+        self._pg_memory = pg_memory
         return NetworkSnapshot(version, index, calibration, numpy_scorer, dimension)
 
     def _apply_changes(
@@ -560,15 +567,36 @@ class MatchingEngine:
 
     def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
         """What scores dense similarities on this snapshot: its vectors in memory (SQLite),
-        else PostgreSQL through the session (pgvector)."""
-        return snapshot.numpy_scorer or PgDenseScorer(
+        else PostgreSQL through the session (pgvector), with what it keeps in memory for
+        this snapshot."""
+        if snapshot.numpy_scorer is not None:
+            return snapshot.numpy_scorer
+        return PgDenseScorer(
             session,
             self.space,
             snapshot.index,
             snapshot.dimension,
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
+            self._memory_for(session, snapshot),
         )
+
+    def _memory_for(self, session: Session, snapshot: NetworkSnapshot) -> PgMemory:
+        """The PostgreSQL scorer's memory of this snapshot's index; after a delta or a
+        refit (a new index), loaded again from the previous one, which lends the profile
+        vectors of unchanged texts (the first request after a write reads the changed ones)."""
+        memory = self._pg_memory
+        if memory is not None and memory.index is snapshot.index:
+            return memory
+        with self._memory_lock:
+            memory = self._pg_memory
+            if memory is None or memory.index is not snapshot.index:
+                memory = load_memory(
+                    session, self.space, snapshot.index, snapshot.dimension, memory
+                )
+                if self._snapshot is snapshot:
+                    self._pg_memory = memory
+            return memory
 
 
 def _calibration_sample(n: int) -> IntArray:

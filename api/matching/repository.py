@@ -8,8 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
+from api.organisations.schemas import OrganisationSummary
+from api.territories.schemas import TerritoryBrief
 from matcher.index import OrganisationRecord, StatementRecord
 from models import (
     Dismissal,
@@ -156,16 +158,40 @@ def vectors_query(
     )
 
 
-def organisations_to_show(session: Session, ids: list[int]) -> dict[int, Organisation]:
-    """The organisations to show, by id, with their territories (two indexed look-ups)."""
+def organisations_to_show(session: Session, ids: list[int]) -> dict[int, OrganisationSummary]:
+    """The organisations to show, by id, with their territories: one query, no ORM
+    object (a page of results loads no more than it shows)."""
     if not ids:
         return {}
-    orgs = session.scalars(
-        select(Organisation)
+    out: dict[int, OrganisationSummary] = {}
+    for org_id, name, kind, legal_form, level, code, territory in session.execute(
+        select(
+            Organisation.id,
+            Organisation.name,
+            Organisation.kind,
+            Organisation.legal_form,
+            Territory.level,
+            Territory.code,
+            Territory.name,
+        )
+        .outerjoin(
+            organisation_territories, organisation_territories.c.organisation_id == Organisation.id
+        )
+        .outerjoin(Territory, Territory.id == organisation_territories.c.territory_id)
         .where(Organisation.id.in_(ids))
-        .options(selectinload(Organisation.territories))
-    ).all()
-    return {o.id: o for o in orgs}
+        .order_by(Organisation.id, Territory.id)
+    ):
+        if org_id not in out:
+            out[org_id] = OrganisationSummary(
+                id=org_id, name=name, kind=kind, legal_form=legal_form, territories=[]
+            )
+        if level is not None:
+            out[org_id].territories.append(
+                TerritoryBrief(
+                    ref=f"{level.value}:{code}", level=level.value, code=code, name=territory
+                )
+            )
+    return out
 
 
 def dismissed_ids(session: Session, organisation_id: int) -> set[int]:
