@@ -193,7 +193,9 @@ class TestDemo:
                 f"{base}/api/v1/search/organisations",
                 params={"q": "auto-réhabilitation accompagnée", "territory": "departement:13"},
                 headers=headers,
+                timeout=120,
             ).json()
+            assert "items" in found, found
             assert found["items"][0]["organisation"]["name"] == "Association L'Établi des Habitants"
         finally:
             proc.terminate()
