@@ -1,19 +1,23 @@
-"""The network as the matcher sees it: organisations, statements, lexical vectors, and
-a dense scorer that answers similarity questions (numpy here, SQL on PostgreSQL)."""
+"""The network as the matcher sees it: organisations, statements and their lexical and
+word-stem vectors, built from plain records. Dense vectors live with the scorers
+(`matcher.dense`; PostgreSQL's in `api.matching.pgvector`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from matcher.encoders import FloatMatrix, LexicalEncoder, WordEncoder, word_stems
+from matcher.encoders import LexicalEncoder, WordEncoder, word_stems
 from matcher.scoring import group_rows, group_starts
 from matcher.territory import Place
+
+if TYPE_CHECKING:
+    from matcher.delta import Changes, Delta
 
 KINDS = ("competency", "need")
 # Embedding roles besides the statement kinds: an organisation's whole profile (also a
@@ -42,6 +46,96 @@ class StatementRecord:
     content_hash: str = ""
 
 
+class StackedRows:
+    """The rows of a sparse matrix kept as a base (with its transpose, for products) and
+    the rows added since, in the order `sources` gives (row r is row `sources[r]` of the
+    base stacked over the added rows). A delta moves, drops and adds rows by changing
+    `sources` and the small added part, without copying or transposing the base.
+    """
+
+    def __init__(
+        self,
+        base: Any,
+        added: Any = None,
+        sources: IntArray | None = None,
+        *,
+        base_t: Any = None,
+        transposed: bool = True,
+    ) -> None:
+        self.base = sparse.csr_matrix(base)
+        width = self.base.shape[1]
+        self.added = (
+            sparse.csr_matrix((0, width), dtype=self.base.dtype)
+            if added is None
+            else sparse.csr_matrix(added)
+        )
+        n = self.base.shape[0] + self.added.shape[0]
+        self.sources = np.arange(n, dtype=np.int64) if sources is None else sources
+        # Transposed: a query multiplies postings only (`dot_t`).
+        self.transposed = transposed
+        self.base_t = base_t
+        if transposed and base_t is None:
+            self.base_t = self.base.T.tocsr()
+        self.added_t = self.added.T.tocsr() if transposed else None
+        self._identity = len(self.sources) == n and bool(np.array_equal(self.sources, np.arange(n)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.sources), self.base.shape[1])
+
+    def with_rows(self, added: Any, sources: IntArray) -> StackedRows:
+        """Rows `sources` of these rows stacked over `added` (same base, no copy of it)."""
+        n, n_base = len(self.sources), self.base.shape[0]
+        added = sparse.csr_matrix(added)
+        composed = np.where(
+            sources < n,
+            self.sources[np.minimum(sources, max(n - 1, 0))] if n else sources,
+            n_base + self.added.shape[0] + (sources - n),
+        ).astype(np.int64)
+        stacked_added = (
+            sparse.vstack([self.added, added], format="csr") if added.shape[0] else self.added
+        )
+        return StackedRows(
+            self.base, stacked_added, composed, base_t=self.base_t, transposed=self.transposed
+        )
+
+    def __getitem__(self, rows: Any) -> Any:
+        """Rows as a CSR matrix (one row for an integer)."""
+        src = np.atleast_1d(self.sources[rows])
+        n_base = self.base.shape[0]
+        in_base = src < n_base
+        if in_base.all():
+            return self.base[src]
+        if not in_base.any():
+            return self.added[src - n_base]
+        parts = sparse.vstack(
+            [self.base[src[in_base]], self.added[src[~in_base] - n_base]], format="csr"
+        )
+        order = np.empty(len(src), dtype=np.int64)
+        n_in = int(np.count_nonzero(in_base))
+        order[np.flatnonzero(in_base)] = np.arange(n_in)
+        order[np.flatnonzero(~in_base)] = n_in + np.arange(len(src) - n_in)
+        return parts[order]
+
+    def dot_t(self, rows: Any) -> npt.NDArray[np.float64]:
+        """rows @ self.T as a dense (len(rows) × len(self)) array."""
+        if not self.transposed:
+            raise ValueError("these rows were kept without their transpose")
+        out = np.asarray((rows @ self.base_t).toarray(), dtype=np.float64)
+        if self.added.shape[0]:
+            out = np.hstack([out, np.asarray((rows @ self.added_t).toarray(), np.float64)])
+        return out if self._identity else out[:, self.sources]
+
+    def tocsr(self) -> Any:
+        """The rows as one CSR matrix (a copy unless no delta moved them)."""
+        if self._identity and not self.added.shape[0]:
+            return self.base
+        return sparse.vstack([self.base, self.added], format="csr")[self.sources]
+
+    def toarray(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.tocsr().toarray(), dtype=np.float64)
+
+
 @dataclass
 class StatementTable:
     """Statements of one kind, sorted by organisation position (groups are contiguous)."""
@@ -50,18 +144,25 @@ class StatementTable:
     org_pos: IntArray
     texts: list[str]
     hashes: list[str]
-    counts: Any  # scipy CSR of raw n-gram counts, rows aligned with ids (kept for rebuilds)
-    lexical: Any  # scipy CSR of tf-idf rows, aligned with ids
+    # Raw n-gram counts and tf-idf rows, aligned with ids (given as CSR or StackedRows).
+    counts: StackedRows
+    lexical: StackedRows
     groups: IntArray = field(init=False)
     starts: IntArray = field(init=False)
-    lexical_t: Any = field(init=False)  # transposed CSR: a query multiplies postings only
 
     _id_order: IntArray = field(init=False)
 
     def __post_init__(self) -> None:
         self.groups, self.starts = group_starts(self.org_pos)
-        self.lexical_t = self.lexical.T.tocsr()
+        if not isinstance(self.counts, StackedRows):
+            self.counts = StackedRows(self.counts, transposed=False)
+        if not isinstance(self.lexical, StackedRows):
+            self.lexical = StackedRows(self.lexical)
         self._id_order = np.argsort(self.ids, kind="stable")
+
+    def lexical_dot(self, rows: Any) -> npt.NDArray[np.float64]:
+        """Lexical cosines of tf-idf rows (CSR) with every statement of the table."""
+        return self.lexical.dot_t(rows)
 
     def positions(self, ids: npt.ArrayLike) -> IntArray:
         """Rows of the given statement ids, -1 for ids not in the table (vectorised)."""
@@ -86,36 +187,31 @@ def lookup_positions(keys: IntArray, order: IntArray, wanted: npt.ArrayLike) -> 
     return np.where(found, order[at], -1).astype(np.int64)
 
 
-class DenseScorer(Protocol):
-    """Dense cosine similarities between query vectors and the network's embeddings.
-
-    Entries a scorer did not compute (beyond a top-k) are NaN; the caller floors them.
-    """
-
-    def statements(
-        self, queries: FloatMatrix, kind: str, org_mask: BoolArray | None
-    ) -> FloatMatrix: ...
-
-    def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
-        """Queries × organisations cosines to whole profiles; NaN for organisations outside
-        `org_mask`, without a profile, or beyond a top-k taken inside the mask."""
-        ...
-
-    def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix: ...
-
-    def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix: ...
-
-    def pairs(
-        self,
-        mine: dict[str, Sequence[int]],
-        kinds: Sequence[tuple[str, str]],
-        org_mask: BoolArray | None,
-        top_k: int | None,
-    ) -> dict[tuple[str, str], FloatMatrix]:
-        """For each (my_kind, their_kind): my statements of my_kind (ids, rows in that
-        order) against every statement of their_kind, or against every organisation's
-        profile when their_kind is PROFILE."""
-        ...
+def take_rows(previous: Any, added: Any, sources: IntArray) -> Any:
+    """Rows `sources` of `previous` stacked over `added` (numpy arrays or CSR matrices of
+    the same width); `previous` itself when the sources are all of its rows in order."""
+    n = previous.shape[0]
+    if len(sources) == n and np.array_equal(sources, np.arange(n)):
+        return previous
+    if sparse.issparse(previous):
+        stacked = sparse.vstack([previous, added], format="csr") if added.shape[0] else previous
+        if len(sources) == stacked.shape[0] and np.array_equal(sources, np.arange(len(sources))):
+            return stacked
+        return stacked[sources]
+    # Sources run in long increasing stretches (a delta moves few rows): copied by slices.
+    out = np.empty((len(sources), *previous.shape[1:]), dtype=previous.dtype)
+    if len(sources) == 0:
+        return out
+    breaks = np.flatnonzero((np.diff(sources) != 1) | ((sources[1:] >= n) != (sources[:-1] >= n)))
+    starts = np.r_[0, breaks + 1].astype(np.int64)
+    ends = np.r_[breaks + 1, len(sources)].astype(np.int64)
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        first = int(sources[start])
+        if first < n:
+            out[start:end] = previous[first : first + end - start]
+        else:
+            out[start:end] = added[first - n : first - n + end - start]
+    return out
 
 
 @dataclass
@@ -131,6 +227,12 @@ class NetworkIndex:
     profile_words: Any = None  # scipy CSR, one row per organisation
     need_words: Any = None  # scipy CSR, word stems of each need (rows of the need table)
     statement_stems: dict[str, list[str]] = field(default_factory=dict)  # by content hash
+    # Word stems of each organisation's whole profile (description, then competencies),
+    # aligned with `organisations`: what `words` was fitted on, kept for deltas.
+    profile_tokens: list[list[str]] = field(default_factory=list)
+    # Statements and organisations added, removed or replaced since the lexical idf, the
+    # word-stem weights (and the caller's calibration) were last fitted: see matcher.delta.
+    changed_since_fit: int = 0
     profile_words_t: Any = field(init=False)  # transposed: a query walks postings only
     org_ids: IntArray = field(init=False)
     _org_order: IntArray = field(init=False)
@@ -181,7 +283,7 @@ class NetworkIndex:
                 for row, h in enumerate(table.hashes):
                     if h:
                         known.setdefault(h, offset + row)
-                sources.append(table.counts)
+                sources.append(table.counts.tocsr())
                 offset += table.counts.shape[0]
         new_texts: dict[str, int] = {}
         fresh: list[str] = []
@@ -261,7 +363,15 @@ class NetworkIndex:
             profile_words=words.transform_tokens(documents) if documents else None,
             need_words=words.transform_tokens(need_stems) if need_stems else None,
             statement_stems=statement_stems,
+            profile_tokens=documents,
         )
+
+    def with_changes(self, changes: Changes, **options: Any) -> Delta:
+        """This index with the changed organisations' rows replaced (see
+        `matcher.delta.apply_changes`)."""
+        from matcher.delta import apply_changes
+
+        return apply_changes(self, changes, **options)
 
     def profile_word_similarity(self, text: str) -> npt.NDArray[np.float64]:
         """Word-stem cosine of a (thesaurus-expanded) text with every organisation's profile."""
@@ -284,140 +394,7 @@ class NetworkIndex:
     def size(self) -> int:
         return len(self.organisations)
 
-
-class NumpyDenseScorer:
-    """Similarities from in-memory matrices (the embedded SQLite backend).
-
-    Exact below `exact_below` statements of a kind. Above, reading every vector for each
-    query is memory-bound (100,000 × 512 floats is 200 MB), so a first pass ranks the
-    statements on a 128-dimension PCA projection and only the `top_k` best per query are
-    scored exactly, as PostgreSQL's HNSW top-k does; the others are NaN.
-    """
-
-    def __init__(
-        self,
-        index: NetworkIndex,
-        statement_vectors: dict[int, FloatMatrix],
-        profile_vectors: dict[int, FloatMatrix],
-        dimension: int,
-        *,
-        exact_below: int = 20_000,
-        top_k: int = 400,
-        reduced_dimension: int = 128,
-    ) -> None:
-        self.dimension = dimension
-        self.exact_below = exact_below
-        self.top_k = top_k
-        self._profile_by_id = profile_vectors
-        self._tables = index.tables
-        self._matrices: dict[str, FloatMatrix] = {}
-        self._reduced: dict[str, tuple[FloatMatrix, FloatMatrix]] = {}
-        for kind, table in index.tables.items():
-            matrix = self._stack([statement_vectors.get(int(i)) for i in table.ids])
-            self._matrices[kind] = matrix
-            if len(matrix) > exact_below and reduced_dimension < dimension:
-                rng = np.random.default_rng(0)
-                sample = matrix[rng.choice(len(matrix), size=min(5000, len(matrix)), replace=False)]
-                # Principal axes of the vectors (uncentred: cosine geometry is about the origin).
-                _, _, vt = np.linalg.svd(sample, full_matrices=False)
-                basis = np.ascontiguousarray(vt[:reduced_dimension].T, dtype=np.float32)
-                self._reduced[kind] = (basis, np.ascontiguousarray(matrix @ basis))
-        # Rows of the own matrices, by statement id (a reused vector does not keep the
-        # previous index's matrix alive).
-        self._by_id: dict[int, FloatMatrix] = {
-            statement_id: self._matrices[kind][row]
-            for kind, table in index.tables.items()
-            for row, statement_id in enumerate(table.ids.tolist())
-            if statement_id in statement_vectors
-        }
-        self._profiles = self._stack([profile_vectors.get(o.id) for o in index.organisations])
-        self._has_profile = np.array(
-            [o.id in profile_vectors for o in index.organisations], dtype=bool
-        )
-
-    def _stack(self, rows: Sequence[FloatMatrix | None]) -> FloatMatrix:
-        out = np.zeros((len(rows), self.dimension), dtype=np.float32)
-        for i, row in enumerate(rows):
-            if row is not None:
-                out[i] = row
-        return out
-
-    def statements(
-        self,
-        queries: FloatMatrix,
-        kind: str,
-        org_mask: BoolArray | None,
-        top_k: int | None = None,
-    ) -> FloatMatrix:
-        matrix = self._matrices[kind]
-        if kind not in self._reduced or len(queries) == 0:
-            return np.asarray(queries @ matrix.T, dtype=np.float32)
-        out = np.full((len(queries), len(matrix)), np.nan, dtype=np.float32)
-        allowed = None if org_mask is None else org_mask[self._tables[kind].org_pos]
-        if allowed is not None and np.count_nonzero(allowed) <= self.exact_below:
-            # A territory small enough: every statement in it, exactly.
-            cols = np.flatnonzero(allowed)
-            out[:, cols] = queries @ matrix[cols].T
-            return out
-        basis, reduced = self._reduced[kind]
-        rough = (queries @ basis) @ reduced.T
-        k = min(top_k or self.top_k, rough.shape[1])
-        if allowed is not None:
-            rough[:, ~allowed] = -np.inf
-            k = min(k, int(np.count_nonzero(allowed)))
-        best = np.argpartition(-rough, k - 1, axis=1)[:, :k]
-        candidates = np.unique(best)
-        exact = queries @ matrix[candidates].T
-        rows = np.arange(len(queries))[:, None]
-        keep = np.zeros_like(exact, dtype=bool)
-        keep[rows, np.searchsorted(candidates, best)] = True
-        out[rows, candidates[None, :].repeat(len(queries), axis=0)] = np.where(keep, exact, np.nan)
-        return out
-
-    def pairs(
-        self,
-        mine: dict[str, Sequence[int]],
-        kinds: Sequence[tuple[str, str]],
-        org_mask: BoolArray | None,
-        top_k: int | None,
-    ) -> dict[tuple[str, str], FloatMatrix]:
-        return {
-            (my_kind, their_kind): (
-                self.profiles(self.statement_vectors(mine[my_kind]), org_mask)
-                if their_kind == PROFILE
-                else self.statements(
-                    self.statement_vectors(mine[my_kind]), their_kind, org_mask, top_k
-                )
-            )
-            for my_kind, their_kind in kinds
-        }
-
-    def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
-        sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)
-        sims[:, ~self._has_profile] = np.nan
-        if org_mask is not None:
-            sims[:, ~org_mask] = np.nan
-        return sims
-
-    def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
-        return self._stack([self._by_id.get(int(i)) for i in ids])
-
-    def matrix(self, kind: str) -> FloatMatrix:
-        """Every vector of one statement kind: (statements × dimension) float32, rows in
-        table order."""
-        return self._matrices[kind]
-
-    def vectors_by_text(self) -> dict[tuple[str, str], FloatMatrix]:
-        """The vectors held, by (kind, content hash): what a rebuild can reuse."""
-        out: dict[tuple[str, str], FloatMatrix] = {}
-        for kind, table in self._tables.items():
-            matrix = self._matrices[kind]
-            for row, (statement_id, h) in enumerate(
-                zip(table.ids.tolist(), table.hashes, strict=True)
-            ):
-                if h and statement_id in self._by_id:
-                    out[(kind, h)] = matrix[row]
-        return out
-
-    def profile_vectors(self, org_ids: Sequence[int]) -> FloatMatrix:
-        return self._stack([self._profile_by_id.get(int(i)) for i in org_ids])
+    @property
+    def rows(self) -> int:
+        """Statements in the index, every kind."""
+        return sum(len(t) for t in self.tables.values())

@@ -338,7 +338,7 @@ def archive_organisation(
     org = _editable(session, viewer, organisation_id)
     org.archived_at = utcnow()
     session.flush()
-    matching.organisation_archived(session)
+    matching.organisation_archived(session, org.id)
 
 
 _SORT_COLUMN = {
