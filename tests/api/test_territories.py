@@ -308,3 +308,30 @@ class TestPostalCodesAsTyped:
         assert body["status"] == 422
         assert words in body["detail"]
         assert body["detail"] != "Valeur invalide."
+
+
+class TestReferentialRevision:
+    def test_a_database_of_an_older_revision_is_refreshed(self, session: Session) -> None:
+        from sqlalchemy import delete, func, select
+
+        from api.territories.service import REFERENTIAL_FILE, referential_is_current
+        from api.tools.demo import ensure_territories
+        from models import FormerCommune, ReferentialVersion
+        from tests.conftest import FIXTURES
+
+        path = FIXTURES / REFERENTIAL_FILE
+        assert referential_is_current(session, path)
+        assert ensure_territories(session, FIXTURES) is None
+        # As a database loaded before the history of merged communes shipped.
+        session.execute(delete(FormerCommune))
+        session.execute(delete(ReferentialVersion))
+        assert not referential_is_current(session, path)
+        report = ensure_territories(session, FIXTURES)
+        assert report is not None
+        assert report.inserted == 0
+        assert report.former_communes > 4000
+        assert referential_is_current(session, path)
+        assert session.scalar(select(func.count()).select_from(FormerCommune)) == (
+            report.former_communes
+        )
+        assert get_territory(session, "85307").code == "85001"
