@@ -160,7 +160,7 @@ def _block(
         mine_lexical = index.tables[my_kind].lexical[mine.rows]
         dense = dense_rows[:, cols]
         if candidates is None:
-            lexical = np.asarray((mine_lexical @ theirs.lexical_t).toarray(), dtype=np.float64)
+            lexical = theirs.lexical_dot(mine_lexical)
         else:
             # Words are compared where the dense scorer computed a similarity; elsewhere
             # both stay at the network's mean.

@@ -35,9 +35,7 @@ class SearchHit:
 def _lexical(index: NetworkIndex, texts: list[str], table: StatementTable) -> FloatArray:
     if len(table) == 0:
         return np.zeros((len(texts), 0))
-    return np.asarray(
-        (index.lexical.transform(texts) @ table.lexical_t).toarray(), dtype=np.float64
-    )
+    return np.asarray(table.lexical_dot(index.lexical.transform(texts)), dtype=np.float64)
 
 
 def search_organisations(

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.calibration import Calibration
+from matcher.delta import Delta
 from matcher.encoders import FloatMatrix
-from matcher.index import PROFILE, BoolArray, DenseScorer, IntArray, NetworkIndex, NumpyDenseScorer
+from matcher.index import (
+    PROFILE,
+    BoolArray,
+    DenseScorer,
+    IntArray,
+    NetworkIndex,
+    NumpyDenseScorer,
+    OrganisationRecord,
+)
 from matcher.partners import (
     PartnerWeights,
     ProfileSignals,
@@ -49,7 +58,7 @@ class NetworkSnapshot:
     calibration: Calibration
     numpy_scorer: NumpyDenseScorer | None
     dimension: int
-    _masks: dict[Key, BoolArray] = field(default_factory=dict)
+    _masks: dict[Key, tuple[Place, BoolArray]] = field(default_factory=dict)
     _postings: dict[Key, IntArray] | None = None
     _need_owners: dict[str, set[int]] | None = None
 
@@ -169,14 +178,63 @@ class NetworkSnapshot:
         )
         return dense, profiles
 
+    # --- versions ------------------------------------------------------------------
+
+    def after(
+        self,
+        version: int,
+        delta: Delta,
+        calibration: Calibration,
+        numpy_scorer: NumpyDenseScorer | None,
+    ) -> NetworkSnapshot:
+        """The snapshot of a later version whose index `delta` made from this one's.
+        Territory masks and need owners are carried over, patched for the changed
+        organisations only; territory postings are built again on first use."""
+        index = delta.index
+        kept = np.flatnonzero(delta.old_to_new >= 0)
+        changed = [index.organisations[p] for p in delta.changed_positions.tolist()]
+        masks: dict[Key, tuple[Place, BoolArray]] = {}
+        # Copied first: requests still answered by this snapshot may be adding masks.
+        for key, (target, old_mask) in list(self._masks.items()):
+            mask = np.zeros(index.size, dtype=bool)
+            mask[delta.old_to_new[kept]] = old_mask[kept]
+            mask[delta.changed_positions] = [works_on(o, target) for o in changed]
+            masks[key] = (target, mask)
+        owners = None
+        if self._need_owners is not None:
+            owners = dict(self._need_owners)
+            old = self.index.tables["need"]
+            gone = np.flatnonzero(np.isin(old.org_pos, np.flatnonzero(delta.old_to_new < 0)))
+            for row in gone.tolist():
+                folded = fold(old.texts[row])
+                org_id = self.index.organisations[int(old.org_pos[row])].id
+                owners[folded] = owners.get(folded, set()) - {org_id}
+                if not owners[folded]:
+                    del owners[folded]
+            new = index.tables["need"]
+            for row in np.flatnonzero(np.isin(new.org_pos, delta.changed_positions)).tolist():
+                folded = fold(new.texts[row])
+                owners[folded] = owners.get(folded, set()) | {
+                    index.organisations[int(new.org_pos[row])].id
+                }
+        return NetworkSnapshot(
+            version,
+            index,
+            calibration,
+            numpy_scorer,
+            self.dimension,
+            _masks=masks,
+            _need_owners=owners,
+        )
+
     # --- caches --------------------------------------------------------------------
 
     def territory_mask(self, target: Place) -> BoolArray:
         """(n_organisations,) bool: organisations working inside the target or on a
         territory containing it; computed once per territory and snapshot."""
         if target.key not in self._masks:
-            self._masks[target.key] = territory_mask(self.index, target)
-        return self._masks[target.key]
+            self._masks[target.key] = (target, territory_mask(self.index, target))
+        return self._masks[target.key][1]
 
     def need_owners(self, text: str) -> set[int]:
         """Ids of the organisations that declared a need with this text, whatever its
@@ -207,16 +265,15 @@ class NetworkSnapshot:
         return mask
 
 
+def works_on(organisation: OrganisationRecord, target: Place) -> bool:
+    """Whether the organisation works inside the target, or on a territory containing it."""
+    return any(
+        p.within(target.level, target.code) or target.within(p.level, p.code)
+        for p in organisation.places
+    )
+
+
 def territory_mask(index: NetworkIndex, target: Place) -> BoolArray:
     """(n_organisations,) bool: organisations working inside the target, or on a territory
     that contains it."""
-    return np.array(
-        [
-            any(
-                p.within(target.level, target.code) or target.within(p.level, p.code)
-                for p in o.places
-            )
-            for o in index.organisations
-        ],
-        dtype=bool,
-    )
+    return np.array([works_on(o, target) for o in index.organisations], dtype=bool)

@@ -1,4 +1,5 @@
-"""Embeddings (a cache keyed by model and content hash), dismissals, index version."""
+"""Embeddings (a cache keyed by model and content hash), dismissals, index version and the
+log of what each version changed."""
 
 from __future__ import annotations
 
@@ -65,6 +66,23 @@ class MatchState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MatchChange(Base):
+    """What one version of `MatchState` changed: an organisation whose record, territories
+    or statements were written (created, edited or deleted), or, with no organisation, the
+    whole network (a reindex, a bulk load), which makes every process rebuild its index.
+
+    Written in the transaction that bumps the version, so that a process holding the index
+    of an older version reads only the organisations that changed since. No foreign key:
+    a deleted organisation must stay named here.
+    """
+
+    __tablename__ = "match_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, index=True)
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
 
 
 HNSW_INDEX_PREFIX = "ix_embeddings_hnsw_half_"

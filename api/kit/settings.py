@@ -87,6 +87,29 @@ class Settings(BaseSettings):
         le=5,
         description="How much reciprocity lifts a partner (z units at most): near-ties only.",
     )
+    index_refit_share: float = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="Writes update the in-memory index by deltas; the lexical idf, the word "
+        "weights, the calibration (and the SQLite first-pass projection) are fitted again "
+        "once the statements and organisations changed since the last fit pass this share "
+        "of the network.",
+    )
+    index_background_refit_rows: int = Field(
+        default=20_000,
+        ge=0,
+        description="From this many statements, the refit runs in a background thread: the "
+        "delta is served at once with the statistics of the last fit, and the refitted index "
+        "replaces it when ready.",
+    )
+    index_delta_max_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Changes touching more than this share of the organisations (and more "
+        "than 50) since the index's version rebuild it from the whole database.",
+    )
     pg_exact_below: int = Field(
         default=2000,
         ge=0,

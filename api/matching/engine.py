@@ -17,14 +17,22 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.settings import Settings
-from api.matching.pgvector import PgDenseScorer
-from api.matching.repository import bump_version, current_version, read_network, vectors_query
+from api.matching.pgvector import PgDenseScorer, PgMemory, load_memory
+from api.matching.repository import (
+    bump_version,
+    changes_since,
+    current_version,
+    read_network,
+    vectors_query,
+)
 from matcher.calibration import Calibration, fit_from_sample
+from matcher.delta import Changes, refit_due
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import (
     PROFILE,
     REQUIREMENT,
     DenseScorer,
+    IntArray,
     NetworkIndex,
     NumpyDenseScorer,
 )
@@ -40,6 +48,10 @@ from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
+
+# A delta reads every changed organisation by id: up to this many, or more on a large
+# network (`Settings.index_delta_max_share`), before a build from the whole database pays.
+DELTA_MIN_ORGANISATIONS = 50
 
 ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
 # How each stored role is read by a retrieval-trained encoder: a need looks for something
@@ -112,6 +124,10 @@ class MatchingEngine:
         )
         self._lock = threading.Lock()
         self._snapshot: NetworkSnapshot | None = None
+        self._refitting: threading.Thread | None = None
+        # PostgreSQL: what the scorer keeps in memory for the latest snapshot's index.
+        self._pg_memory: PgMemory | None = None
+        self._memory_lock = threading.Lock()
         self._indexed_spaces: set[str] = set()
 
     # --- writing -------------------------------------------------------------------
@@ -287,12 +303,12 @@ class MatchingEngine:
         texts = organisation_texts(org)
         org.profile_hash = next((h for role, h in texts if role == PROFILE), None)
         self.ensure_embeddings(session, texts, encoded=encoded)
-        bump_version(session)
+        bump_version(session, [org.id])
 
-    def organisation_archived(self, session: Session) -> None:
+    def organisation_archived(self, session: Session, organisation_id: int) -> None:
         """Mark the index stale, in the same transaction, after an organisation was archived:
-        the next snapshot leaves it out (`read_network`)."""
-        bump_version(session)
+        the next snapshot leaves it out (`read_network`; a delta drops its rows)."""
+        bump_version(session, [organisation_id])
 
     # --- reading -------------------------------------------------------------------
 
@@ -321,8 +337,23 @@ class MatchingEngine:
             return current
 
     def _build(self, session: Session, version: int) -> NetworkSnapshot:
-        """The index at `version`. After a write, the previous index lends what did not
-        change: n-gram counts and (on SQLite) vectors of unchanged texts."""
+        """The snapshot at `version`: the previous one with the organisations that the
+        change log names since its version replaced (a delta), or, when the log says the
+        whole network changed (a reindex, a bulk load) or too many organisations changed, a
+        build from the whole database."""
+        previous = self._snapshot
+        if previous is not None:
+            changed = changes_since(session, previous.version, version)
+            limit = max(
+                DELTA_MIN_ORGANISATIONS, self.settings.index_delta_max_share * previous.index.size
+            )
+            if changed is not None and len(changed) <= limit:
+                return self._apply_changes(session, previous, version, changed)
+        return self._full_build(session, version)
+
+    def _full_build(self, session: Session, version: int) -> NetworkSnapshot:
+        """The snapshot at `version` from the whole database. The previous index lends what
+        did not change: n-gram counts and (on SQLite) vectors of unchanged texts."""
         records, statements = read_network(session)
         previous = self._snapshot
         index = NetworkIndex.build(
@@ -334,6 +365,7 @@ class MatchingEngine:
         )
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
+        pg_memory = None
         if session.get_bind().dialect.name == "sqlite":
             numpy_scorer = self.numpy_scorer(
                 session,
@@ -341,8 +373,63 @@ class MatchingEngine:
                 dimension,
                 previous=previous.numpy_scorer if previous else None,
             )
+        else:
+            pg_memory = load_memory(session, self.space, index, dimension, self._pg_memory)
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
+        self._pg_memory = pg_memory
         return NetworkSnapshot(version, index, calibration, numpy_scorer, dimension)
+
+    def _apply_changes(
+        self, session: Session, previous: NetworkSnapshot, version: int, changed: set[int]
+    ) -> NetworkSnapshot:
+        """The previous index with the changed organisations' rows read again, by id: their
+        record, territories, statements and (on SQLite) vectors. The statistics (idf,
+        word weights, calibration, the SQLite first pass) are refitted in memory once the
+        changes since the last fit pass `index_refit_share` of the network."""
+        ids = sorted(changed)
+        records, statements = read_network(session, ids)
+        # A large network refits in the background: this request is answered at once.
+        background = previous.index.rows >= self.settings.index_background_refit_rows
+        delta = previous.index.with_changes(
+            Changes(frozenset(ids), records, statements),
+            expand=self.expand,
+            refit_share=self.settings.index_refit_share,
+            refit=False if background else None,
+        )
+        numpy_scorer = None
+        if previous.numpy_scorer is not None:
+            added = [int(i) for ids_ in delta.added.values() for i in ids_]
+            query = vectors_query(self.space, Statement.id, Statement.content_hash, Statement.kind)
+            profiles = vectors_query(
+                self.space, Organisation.id, Organisation.profile_hash, PROFILE
+            )
+            statement_vectors: dict[int, FloatMatrix] = {}
+            profile_vectors: dict[int, FloatMatrix] = {}
+            for start in range(0, max(len(added), len(ids)), 1000):
+                statement_vectors.update(
+                    (int(i), v)
+                    for i, v in session.execute(
+                        query.where(Statement.id.in_(added[start : start + 1000]))
+                    )
+                )
+                profile_vectors.update(
+                    (int(i), v)
+                    for i, v in session.execute(
+                        profiles.where(Organisation.id.in_(ids[start : start + 1000]))
+                    )
+                )
+            numpy_scorer = previous.numpy_scorer.with_changes(
+                delta, statement_vectors, profile_vectors
+            )
+        calibration = (
+            self._calibrate(session, delta.index, numpy_scorer, previous.dimension)
+            if delta.refitted
+            else previous.calibration
+        )
+        snapshot = previous.after(version, delta, calibration, numpy_scorer)
+        if background and refit_due(delta.index, self.settings.index_refit_share):
+            self._refit_later(session, snapshot)
+        return snapshot
 
     def numpy_scorer(
         self,
@@ -392,14 +479,21 @@ class MatchingEngine:
         dimension: int,
     ) -> Calibration:
         """Standardise similarities on random pairs of this network's statements."""
-        rng = np.random.default_rng(0)
-        table = index.tables["competency"]
-        others = index.tables["need"]
-        ids = np.concatenate([table.ids, others.ids])
+        vectors = self._calibration_vectors(session, index, numpy_scorer, dimension)
+        return self._fit_calibration(index, vectors)
+
+    def _calibration_vectors(
+        self,
+        session: Session,
+        index: NetworkIndex,
+        numpy_scorer: NumpyDenseScorer | None,
+        dimension: int,
+    ) -> tuple[FloatMatrix, FloatMatrix] | None:
+        """The dense vectors calibration reads: a random sample of the statements (the
+        same for every index with the same rows) and the first 300 profiles."""
+        ids = np.concatenate([index.tables["competency"].ids, index.tables["need"].ids])
         if len(ids) < 20:
-            return self.calibration_base
-        sample = np.sort(rng.choice(len(ids), size=min(400, len(ids)), replace=False))
-        sample_ids = [int(ids[i]) for i in sample]
+            return None
         scorer = numpy_scorer or PgDenseScorer(
             session,
             self.space,
@@ -408,15 +502,29 @@ class MatchingEngine:
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
         )
-        vectors = scorer.statement_vectors(sample_ids)
+        sample_ids = [int(ids[i]) for i in _calibration_sample(len(ids))]
+        return (
+            scorer.statement_vectors(sample_ids),
+            scorer.profile_vectors([o.id for o in index.organisations[:300]]),
+        )
+
+    def _fit_calibration(
+        self, index: NetworkIndex, vectors: tuple[FloatMatrix, FloatMatrix] | None
+    ) -> Calibration:
+        """Calibration from the sampled vectors and the index's lexical and word rows;
+        reads no database."""
+        if vectors is None:
+            return self.calibration_base
+        statement_vectors, profiles = vectors
+        table = index.tables["competency"]
+        others = index.tables["need"]
+        sample = _calibration_sample(len(table) + len(others))
         from scipy.sparse import vstack
 
         lexical_rows = vstack(
             [table.lexical[i] if i < len(table) else others.lexical[i - len(table)] for i in sample]
         )
         kinds = ["competency" if i < len(table) else "need" for i in sample]
-        # A query is statement-like: profiles are scored against statements, not profiles.
-        profiles = scorer.profile_vectors([o.id for o in index.organisations[:300]])
         words = None
         if index.words is not None and index.profile_words is not None:
             texts = [
@@ -425,20 +533,76 @@ class MatchingEngine:
             ]
             words = (index.words.transform(texts) @ index.profile_words[:300].T).toarray()
         return fit_from_sample(
-            vectors, lexical_rows, kinds, profiles, words, base=self.calibration_base
+            statement_vectors, lexical_rows, kinds, profiles, words, base=self.calibration_base
         )
+
+    def _refit_later(self, session: Session, snapshot: NetworkSnapshot) -> None:
+        """Refit the statistics of a large delta-updated index in a background thread; the
+        refitted index replaces `snapshot` if no newer index did meanwhile. The calibration's
+        vectors are read now, in the request's transaction (the refit keeps every row)."""
+        if self._refitting is not None and self._refitting.is_alive():
+            return  # the next delta asks again (the drift only grows)
+        vectors = self._calibration_vectors(
+            session, snapshot.index, snapshot.numpy_scorer, snapshot.dimension
+        )
+
+        def refit() -> None:
+            try:
+                delta = snapshot.index.with_changes(Changes(frozenset(), (), ()), refit=True)
+                scorer = (
+                    snapshot.numpy_scorer.with_changes(delta, {}, {})
+                    if snapshot.numpy_scorer is not None
+                    else None
+                )
+                calibration = self._fit_calibration(delta.index, vectors)
+                refitted = snapshot.after(snapshot.version, delta, calibration, scorer)
+                with self._lock:
+                    if self._snapshot is snapshot:
+                        self._snapshot = refitted
+            except Exception:  # a refit is an optimisation: the delta index stays correct
+                log.exception("Background refit of the index failed")
+
+        self._refitting = threading.Thread(target=refit, name="maillage-index-refit", daemon=True)
+        self._refitting.start()
 
     def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
         """What scores dense similarities on this snapshot: its vectors in memory (SQLite),
-        else PostgreSQL through the session (pgvector)."""
-        return snapshot.numpy_scorer or PgDenseScorer(
+        else PostgreSQL through the session (pgvector), with what it keeps in memory for
+        this snapshot."""
+        if snapshot.numpy_scorer is not None:
+            return snapshot.numpy_scorer
+        return PgDenseScorer(
             session,
             self.space,
             snapshot.index,
             snapshot.dimension,
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
+            self._memory_for(session, snapshot),
         )
+
+    def _memory_for(self, session: Session, snapshot: NetworkSnapshot) -> PgMemory:
+        """The PostgreSQL scorer's memory of this snapshot's index; after a delta or a
+        refit (a new index), loaded again from the previous one, which lends the profile
+        vectors of unchanged texts (the first request after a write reads the changed ones)."""
+        memory = self._pg_memory
+        if memory is not None and memory.index is snapshot.index:
+            return memory
+        with self._memory_lock:
+            memory = self._pg_memory
+            if memory is None or memory.index is not snapshot.index:
+                memory = load_memory(
+                    session, self.space, snapshot.index, snapshot.dimension, memory
+                )
+                if self._snapshot is snapshot:
+                    self._pg_memory = memory
+            return memory
+
+
+def _calibration_sample(n: int) -> IntArray:
+    """Rows (of the competencies then the needs) that calibration samples."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(400, n), replace=False)).astype(np.int64)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Insert:
@@ -474,5 +638,5 @@ def reindex(
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
     done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
-    bump_version(session)
+    bump_version(session, None)  # every text may have a new vector
     return len(texts), done

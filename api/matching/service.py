@@ -23,6 +23,7 @@ from api.matching.schemas import (
 )
 from api.organisations.service import summary
 from api.territories import service as territory_service
+from api.territories.schemas import TerritoryBrief
 from matcher.encoders import QUERY
 from matcher.partners import PartnerWeights
 from matcher.snapshot import SearchCuts
@@ -61,7 +62,7 @@ def search(
         territory=territory_service.brief(target) if target else None,
         items=[
             SearchHitOut(
-                organisation=summary(orgs[h.organisation_id]),
+                organisation=orgs[h.organisation_id],
                 score=round(h.score, 4),
                 statements=[
                     MatchedStatementOut(
@@ -115,20 +116,19 @@ def partners(
         # ...unless it was created after this request read the network's version.
         suggestions = []
     orgs = repository.organisations_to_show(session, [s.organisation_id for s in suggestions])
-    keys = {s.shared_territory for s in suggestions if s.shared_territory}
-    # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
-    names = (
-        {
-            (t.level.value, t.code): t
-            for t in session.scalars(
-                select(Territory).where(
+    # A shared territory is often one the partner works on: its name is already here.
+    names = {(t.level, t.code): t for o in orgs.values() for t in o.territories}
+    keys = {s.shared_territory for s in suggestions if s.shared_territory} - names.keys()
+    if keys:
+        # OR of (level, code) pairs: both databases use the index (SQLite not with row values).
+        names.update(
+            ((lv.value, c), TerritoryBrief(ref=f"{lv.value}:{c}", level=lv.value, code=c, name=n))
+            for lv, c, n in session.execute(
+                select(Territory.level, Territory.code, Territory.name).where(
                     or_(*(and_(Territory.level == lv, Territory.code == c) for lv, c in keys))
                 )
             )
-        }
-        if keys
-        else {}
-    )
+        )
     items = []
     for s in suggestions:
         if s.organisation_id not in orgs:  # deleted since the snapshot was built
@@ -146,12 +146,10 @@ def partners(
         ]
         items.append(
             PartnerSuggestionOut(
-                organisation=summary(orgs[s.organisation_id]),
+                organisation=orgs[s.organisation_id],
                 score=s.score,
                 scores=s.scores,
-                shared_territory=SharedTerritory(**territory_service.brief(shared).model_dump())
-                if shared
-                else None,
+                shared_territory=SharedTerritory(**shared.model_dump()) if shared else None,
                 answers_my_needs=[r for r in reasons if r.direction == "they_cover_me"],
                 needs_i_answer=[r for r in reasons if r.direction == "i_cover_them"],
                 reasons=reasons,
@@ -193,9 +191,7 @@ def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut
     ).all()
     orgs = repository.organisations_to_show(session, [d.dismissed_id for d in rows])
     return [
-        DismissalOut(
-            organisation=summary(orgs[d.dismissed_id]), reason=d.reason, created_at=d.created_at
-        )
+        DismissalOut(organisation=orgs[d.dismissed_id], reason=d.reason, created_at=d.created_at)
         for d in rows
     ]
 

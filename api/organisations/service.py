@@ -397,7 +397,7 @@ def archive_organisation(
     org = _editable(session, viewer, organisation_id)
     org.archived_at = utcnow()
     session.flush()
-    matching.organisation_archived(session)
+    matching.organisation_archived(session, org.id)
 
 
 # By name is by `name_key`: accents, case and punctuation aside, the same order on both

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, insert, select, text
 from api.accounts.service import create_account, issue_token
 from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
+from api.matching.repository import bump_version
 from api.tools.demo import ensure_territories
 from matcher.encoders import PASSAGE, QUERY
 from matcher.index import PROFILE
@@ -421,7 +422,7 @@ def _generate(
         for start in range(0, len(stmt_rows), 5000):
             session.execute(insert(Statement), stmt_rows[start : start + 5000])
         _store_vectors(session, matching, vectors)
-        session.execute(text("UPDATE match_state SET version = version + 1 WHERE id = 1"))
+        bump_version(session, None)  # the whole network changed
 
 
 def _store_vectors(

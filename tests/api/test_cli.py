@@ -19,13 +19,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from api.accounts.service import authenticate
 from api.cli import app
+from api.kit.errors import Unauthorized
 from api.kit.settings import get_settings
 from api.matching import engine as matching_service
 from matcher.encoders import PASSAGE, QUERY
 from matcher.text import NORMALISATION_VERSION, fold
 from models import Embedding, migrate
 from models.db import make_engine
+from models.enums import AccountRole
 from tests.factories import make_organisation
 from tests.fakes import FakeEncoder
 
@@ -224,7 +227,9 @@ class TestDemo:
                 f"{base}/api/v1/search/organisations",
                 params={"q": "auto-réhabilitation accompagnée", "territory": "departement:13"},
                 headers=headers,
+                timeout=120,
             ).json()
+            assert "items" in found, found
             assert found["items"][0]["organisation"]["name"] == "Association L'Établi des Habitants"
         finally:
             proc.terminate()
@@ -272,3 +277,48 @@ class TestBench:
             "floor_p95_ms",
         ):
             assert figures[key] > 0, key
+
+
+@pytest.mark.usefixtures("cli_env")
+class TestTokens:
+    def test_create_list_and_revoke(self, engine: Engine) -> None:
+        created = runner.invoke(
+            app,
+            [
+                "tokens",
+                "create",
+                "--role",
+                "coordinator",
+                "--name",
+                "Poste de la coordination",
+                "--expires",
+                "2099-12-31",
+            ],
+        )
+        assert created.exit_code == 0, created.output
+        secret = created.output.strip().splitlines()[-1]
+        assert secret.startswith("mlg_")
+        with Session(engine) as session:
+            principal = authenticate(session, secret)
+        assert principal.role == AccountRole.coordinator
+        prefix = secret.split("_")[1]
+        listed = runner.invoke(app, ["tokens", "list"], env={"COLUMNS": "200"})
+        assert prefix in listed.output
+        assert secret.split("_", 2)[2] not in listed.output
+        assert runner.invoke(app, ["tokens", "revoke", prefix]).exit_code == 0
+        with Session(engine) as session, pytest.raises(Unauthorized):
+            authenticate(session, secret)
+
+    def test_mistakes_get_french_messages(self) -> None:
+        for args, message in (
+            (["tokens", "create"], "--role"),
+            (["tokens", "create", "--role", "member"], "admin ou coordinator"),
+            (["tokens", "create", "--organisation", "999999"], "Aucune organisation n° 999999"),
+            (["tokens", "create", "--role", "admin", "--expires", "demain"], "illisible"),
+            (["tokens", "create", "--role", "admin", "--expires", "2001-01-01"], "déjà passée"),
+            (["tokens", "revoke", "inconnu"], "Aucun jeton"),
+        ):
+            result = runner.invoke(app, args)
+            assert result.exit_code != 0, args
+            assert message in result.output, (args, result.output)
+            assert "Traceback" not in result.output

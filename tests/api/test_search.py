@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
+from api.matching.pgvector import PgDenseScorer
 from api.tools.demo import load_demo
 from matcher.encoders import QUERY
-from matcher.index import NumpyDenseScorer
+from matcher.index import PROFILE, NumpyDenseScorer
 from matcher.partners import Suggestion, suggest_partners
 from matcher.search import search_organisations
 from matcher.snapshot import NetworkSnapshot
@@ -759,6 +760,39 @@ class TestBothDatabasesAgree(OnDemoNetwork):
         computed = np.isfinite(got[0]) & inside
         assert computed.sum() >= min(5, inside.sum())
         assert np.allclose(got[0, computed], reference[0, computed], atol=1e-5)
+
+    def test_postgresql_memory_reads_as_the_sql_does(self, app: FastAPI, session: Session) -> None:
+        """A PostgreSQL partner request maps its top-k rows to statements by content hash
+        in memory (no join inside each index scan) and reads profiles from vectors held in
+        memory: both must find what the SQL join and the SQL profile read find."""
+        matching = app.state.matching
+        snapshot = matching.snapshot(session)
+        scorer = matching.scorer(session, snapshot)
+        if isinstance(scorer, NumpyDenseScorer):
+            pytest.skip("PostgreSQL's scorer")
+        assert isinstance(scorer, PgDenseScorer)
+        assert scorer.memory is not None
+        scorer.exact_below = 0
+        joined = PgDenseScorer(session, matching.space, snapshot.index, snapshot.dimension, 5, 0)
+        kinds = [("need", "competency"), ("competency", "need")]
+        size = snapshot.index.size
+        for slug in (LANDLORD, GARDENERS):
+            mine = _my_statements(snapshot.index, org_id(session, slug))
+            by_hash, by_join = (
+                scorer.pairs(mine, kinds, None, 5),
+                joined.pairs(mine, kinds, None, 5),
+            )
+            for key in kinds:
+                found = np.isfinite(by_hash[key])
+                assert (found.sum(axis=1) == np.isfinite(by_join[key]).sum(axis=1)).all(), key
+                both = found & np.isfinite(by_join[key])
+                assert both.sum() >= 0.9 * found.sum(), key
+                assert np.allclose(by_hash[key][both], by_join[key][both], atol=1e-5)
+            in_memory = scorer.pairs(mine, [("need", PROFILE)], None, size)[("need", PROFILE)]
+            in_sql = joined.pairs(mine, [("need", PROFILE)], None, size)[("need", PROFILE)]
+            assert np.isfinite(in_memory).any()
+            assert np.array_equal(np.isnan(in_memory), np.isnan(in_sql))
+            assert np.allclose(in_memory, in_sql, atol=1e-5, equal_nan=True)
 
     def test_index_rows_carry_their_content_hash(self, app: FastAPI, session: Session) -> None:
         """A rebuild after a write reuses the n-gram counts of unchanged texts by hash."""

@@ -120,7 +120,7 @@ class TestArchivedAt:
 
 class TestNameKey:
     def test_existing_names_get_their_key_and_come_composed(self, scratch_engine: Engine) -> None:
-        migrate.upgrade(scratch_engine, "0006_archived_at")
+        migrate.upgrade(scratch_engine, "0007")
         decomposed = unicodedata.normalize("NFD", "Coopérative Hlm L’Établi")
         with scratch_engine.begin() as conn:
             conn.execute(
@@ -130,12 +130,12 @@ class TestNameKey:
                 ),
                 {"name": decomposed},
             )
-        migrate.upgrade(scratch_engine, "0007_name_key")
+        migrate.upgrade(scratch_engine, "0008_name_key")
         with scratch_engine.connect() as conn:
             name, key = conn.execute(text("SELECT name, name_key FROM organisations")).one()
         assert name == unicodedata.normalize("NFC", decomposed)
         assert key == "cooperative hlm l etabli"
-        migrate.downgrade(scratch_engine, "0006_archived_at")
+        migrate.downgrade(scratch_engine, "0007")
         columns = {c["name"] for c in inspect(scratch_engine).get_columns("organisations")}
         assert "name_key" not in columns
         assert "former_communes" not in inspect(scratch_engine).get_table_names()

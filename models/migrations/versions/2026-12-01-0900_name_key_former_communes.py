@@ -1,7 +1,7 @@
 """organisation name key, former communes, referential versions
 
-Revision ID: 0007_name_key
-Revises: 0006_archived_at
+Revision ID: 0008_name_key
+Revises: 0007
 Create Date: 2026-12-01 09:00:00
 
 - `organisations.name_key`: the name folded (accents, case and apostrophe style aside),
@@ -24,8 +24,8 @@ from alembic import op
 
 from matcher.text import name_key
 
-revision: str = "0007_name_key"
-down_revision: str | None = "0006_archived_at"
+revision: str = "0008_name_key"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
