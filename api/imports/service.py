@@ -892,7 +892,11 @@ def export_rows(session: Session, viewer: Principal) -> list[list[str]]:
                 cells.update(
                     type=_label(KIND_LABELS, org.kind),
                     forme_juridique=org.legal_form or "",
-                    territoires=", ".join(t.ref for t in org.territories),
+                    # By id, as the database gives them: an organisation written in this
+                    # session still holds them in the order they were given.
+                    territoires=", ".join(
+                        t.ref for t in sorted(org.territories, key=lambda t: t.id)
+                    ),
                     site_web=org.website or "",
                     description=org.description or "",
                 )
