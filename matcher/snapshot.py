@@ -12,16 +12,9 @@ import numpy as np
 
 from matcher.calibration import Calibration
 from matcher.delta import Delta
+from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import FloatMatrix
-from matcher.index import (
-    PROFILE,
-    BoolArray,
-    DenseScorer,
-    IntArray,
-    NetworkIndex,
-    NumpyDenseScorer,
-    OrganisationRecord,
-)
+from matcher.index import PROFILE, BoolArray, IntArray, NetworkIndex, OrganisationRecord
 from matcher.partners import (
     PartnerWeights,
     ProfileSignals,

@@ -231,7 +231,10 @@ def install_error_handlers(app: FastAPI) -> None:
             404: "Aucune ressource à cette adresse.",
             405: "Cette méthode n'est pas acceptée à cette adresse.",
         }.get(exc.status_code, str(exc.detail))
-        return problem(exc.status_code, detail, instance=request.url.path)
+        # Starlette's own headers (a 405's `Allow`) stay on the problem response.
+        return problem(
+            exc.status_code, detail, instance=request.url.path, headers=exc.headers or None
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

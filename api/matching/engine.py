@@ -27,15 +27,9 @@ from api.matching.repository import (
 )
 from matcher.calibration import Calibration, fit_from_sample
 from matcher.delta import Changes, refit_due
+from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
-from matcher.index import (
-    PROFILE,
-    REQUIREMENT,
-    DenseScorer,
-    IntArray,
-    NetworkIndex,
-    NumpyDenseScorer,
-)
+from matcher.index import PROFILE, REQUIREMENT, IntArray, NetworkIndex
 from matcher.snapshot import NetworkSnapshot
 from matcher.text import NORMALISATION_VERSION, content_hash, normalise_for_matching
 from matcher.thesaurus import Thesaurus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -129,3 +130,22 @@ def test_cors_is_closed_by_default_and_opens_to_configured_origins(
             "/api/v1/organisations", headers={**preflight, "Origin": "https://ailleurs.fr"}
         )
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_documentation_is_served_from_the_package_not_a_cdn(
+    anonymous_client: TestClient,
+) -> None:
+    page = anonymous_client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources
+    assert all(s.startswith("/static/") for s in sources), sources
+    for source in sources:
+        assert anonymous_client.get(source).status_code == 200, source
+
+
+def test_a_405_says_which_methods_are_allowed(client: TestClient) -> None:
+    answer = client.put("/api/v1/organisations")
+    assert answer.status_code == 405
+    assert "GET" in answer.headers["allow"]
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -23,8 +23,9 @@ from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
 from api.matching.pgvector import PgDenseScorer
 from api.tools.demo import load_demo
+from matcher.dense import NumpyDenseScorer
 from matcher.encoders import QUERY
-from matcher.index import PROFILE, NumpyDenseScorer
+from matcher.index import PROFILE
 from matcher.partners import Suggestion, suggest_partners
 from matcher.search import search_organisations
 from matcher.snapshot import NetworkSnapshot

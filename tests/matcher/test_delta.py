@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from matcher.delta import Changes, apply_changes
+from matcher.dense import NumpyDenseScorer
 from matcher.encoders import FloatMatrix
-from matcher.index import KINDS, NetworkIndex, NumpyDenseScorer, OrganisationRecord, StatementRecord
+from matcher.index import KINDS, NetworkIndex, OrganisationRecord, StatementRecord
 from matcher.territory import make_place
 from matcher.text import content_hash
 

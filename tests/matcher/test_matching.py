@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from matcher.calibration import Calibration
+from matcher.dense import NumpyDenseScorer
 from matcher.encoders import FloatMatrix
-from matcher.index import NetworkIndex, NumpyDenseScorer, OrganisationRecord, StatementRecord
+from matcher.index import NetworkIndex, OrganisationRecord, StatementRecord
 from matcher.partners import Suggestion, suggest_partners
 from matcher.search import search_organisations
 from matcher.territory import Place, make_place
