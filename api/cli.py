@@ -21,6 +21,7 @@ from models import Territory, migrate
 
 if TYPE_CHECKING:
     from api.matching.engine import MatchingEngine
+    from api.territories.schemas import FormerCommune
     from api.tools.demo import DemoToken
 
 app = typer.Typer(
@@ -72,26 +73,34 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Révision cible."
 @territories_app.command("load")
 def territories_load(
     if_empty: Annotated[
-        bool, typer.Option("--if-empty", help="Ne rien faire si le référentiel est déjà chargé.")
+        bool,
+        typer.Option(
+            "--if-empty",
+            help="Ne rien faire si le référentiel est déjà chargé dans sa version livrée "
+            "(une version antérieure est mise à jour).",
+        ),
     ] = False,
 ) -> None:
     """Load (or refresh) the French territory referential, geography 2026."""
-    from api.territories.service import REFERENTIAL_FILE, count_territories, load_territories
+    from api.territories.service import (
+        REFERENTIAL_FILE,
+        load_territories,
+        referential_is_current,
+    )
 
     settings = get_settings()
     engine = _engine(settings)
     migrate.upgrade(engine)
+    path = settings.fixtures_dir / REFERENTIAL_FILE
     with _unit_of_work(engine) as session:
-        if if_empty and count_territories(session) > 0:
+        if if_empty and referential_is_current(session, path):
             console.print("Référentiel des territoires déjà chargé.")
             return
-        report = _timed(
-            "Chargement des territoires",
-            lambda: load_territories(session, settings.fixtures_dir / REFERENTIAL_FILE),
-        )
+        report = _timed("Chargement des territoires", lambda: load_territories(session, path))
     console.print(
         f"{report.inserted} territoires ajoutés, {report.updated} mis à jour, "
-        f"{report.postal_codes} codes postaux."
+        f"{report.postal_codes} codes postaux, {report.former_communes} communes anciennes "
+        "(déléguées, associées, fusionnées)."
     )
 
 
@@ -115,21 +124,32 @@ def territories_lookup(
             raise typer.Exit(1)
         text = query.strip()
         found: list[Territory] = []
-        if text.isdigit() and len(text) == 5:
-            found, _ = service.search_territories(
+        formerly: dict[int, FormerCommune] = {}
+        notes: list[str] = []
+        compact = text.replace(" ", "")
+        if compact.isdigit() and len(compact) in (4, 5):
+            result = service.search_territories(
                 session, q=None, postal_code=text, levels=None, limit=limit
             )
-        if ":" in text or (text.replace(" ", "").isalnum() and any(c.isdigit() for c in text)):
+            found, notes = result.territories, result.notes
+        if ":" in text or (compact.isalnum() and any(c.isdigit() for c in compact)):
             for candidate in _lookup_candidates(text):
                 try:
-                    exact = service.resolve_ref(session, candidate)
+                    exact, former = service.find_ref(session, candidate)
                 except AppError:
                     continue
                 found = [exact, *[t for t in found if t.id != exact.id]]
-        elif text:
-            found, _ = service.search_territories(
+                if former is not None:
+                    formerly[exact.id] = former
+        # A name may hold digits ("Marseille 1er Arrondissement", "Paris 8e"): whatever no
+        # code found is searched by name when it has letters.
+        if not found and ":" not in text and any(c.isalpha() for c in text):
+            result = service.search_territories(
                 session, q=text, postal_code=None, levels=None, limit=limit
             )
+            found, formerly = result.territories, result.formerly
+        for note in notes:
+            err_console.print(note)
         if not found:
             err_console.print(
                 f"Aucun territoire ne correspond à « {query} ». Le référentiel couvre les communes, "
@@ -137,9 +157,11 @@ def territories_lookup(
                 "lieux-dits : cherchez la commune (par exemple « Aix-en-Provence »)."
             )
             raise typer.Exit(1)
+        for former in formerly.values():
+            err_console.print(former.note)
         table = Table("nom", "EPCI", "département", "région", "codes postaux")
         table.add_column("référence", no_wrap=True)
-        for t in service.describe(session, found):
+        for t in service.describe(session, found, formerly):
             table.add_row(
                 t.name,
                 t.epci.name if t.epci else "",

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from matcher.identifiers import ascii_digits
+
 # Finest first. An arrondissement municipal (Marseille 1er: 13201) sits inside its commune.
 LEVELS: tuple[str, ...] = ("arrondissement", "commune", "epci", "departement", "region")
 RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
@@ -36,11 +38,11 @@ _PREFIXES: dict[str, str] = {
 }
 
 _CODE_PATTERNS: dict[str, re.Pattern[str]] = {
-    "commune": re.compile(r"^(?:\d{5}|2[AB]\d{3})$"),
-    "arrondissement": re.compile(r"^\d{5}$"),
-    "epci": re.compile(r"^\d{9}$"),
-    "departement": re.compile(r"^(?:\d{2}|2[AB]|9[78]\d)$"),
-    "region": re.compile(r"^\d{2,3}$"),
+    "commune": re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$"),
+    "arrondissement": re.compile(r"^[0-9]{5}$"),
+    "epci": re.compile(r"^[0-9]{9}$"),
+    "departement": re.compile(r"^(?:[0-9]{2}|2[AB]|9[78][0-9])$"),
+    "region": re.compile(r"^[0-9]{2,3}$"),
 }
 
 _EXPECTED_FR: dict[str, str] = {
@@ -85,7 +87,8 @@ def parse_territory_ref(raw: str) -> TerritoryRef:
     TerritoryRefError
         With a French message saying what was expected.
     """
-    text = raw.strip()
+    # Fullwidth or other-script digits are the same code written otherwise.
+    text = ascii_digits(raw).strip()
     if not text:
         raise TerritoryRefError("Référence de territoire vide.")
     if ":" in text:

@@ -41,9 +41,43 @@ def fold(text: str) -> str:
     return _NON_ALNUM.sub(" ", strip_accents(text).lower()).strip()
 
 
+_PLACE_WORDS = {
+    **_SAINT,
+    "arr": "arrondissement",
+    "arrt": "arrondissement",
+    "arrdt": "arrondissement",
+    "ardt": "arrondissement",
+}
+# Ordinals as people write them ('1ère', '1re', '2ème', '2eme', '2nd'), as the referential
+# does ('1er', '2e'): 'Marseille 1ère arr.' finds 'Marseille 1er Arrondissement'.
+_FIRST = re.compile(r"^1(?:er|re|ere|e)$")
+_ORDINAL = re.compile(r"^([0-9]+)(?:e|eme|em|ieme|nd|nde|d)$")
+
+
+def _place_word(token: str) -> str:
+    if _FIRST.match(token):
+        return "1er"
+    match = _ORDINAL.match(token)
+    if match:
+        return match.group(1) + "e"
+    return _PLACE_WORDS.get(token, token)
+
+
 def fold_place_name(text: str) -> str:
-    """`fold` plus the abbreviations people type in place names ('St-Tropez')."""
-    return " ".join(_SAINT.get(token, token) for token in fold(text).split())
+    """`fold` plus the abbreviations people type in place names ('St-Tropez', '1ère arr.')."""
+    return " ".join(_place_word(token) for token in fold(text).split())
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def name_key(text: str) -> str:
+    """The key names are searched and sorted by, the French way: Unicode NFKC, accents and
+    case ignored, any punctuation or apostrophe style a single space ("L’Établi" and
+    "l'etabli" -> "l etabli"). Letters of other scripts are kept (where `fold` drops
+    them), so that every name has a key its own words find."""
+    out = strip_accents(unicodedata.normalize("NFKC", text)).casefold()
+    return " ".join(_NON_WORD.sub(" ", out).split())
 
 
 def normalise_statement(text: str) -> str:

@@ -7,7 +7,7 @@ from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import DigestDelivery, DigestSubscription
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
-from models.territory import Territory, TerritoryPostalCode
+from models.territory import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
 
 __all__ = [
     "Account",
@@ -24,9 +24,11 @@ __all__ = [
     "DigestSubscription",
     "Dismissal",
     "Embedding",
+    "FormerCommune",
     "MatchChange",
     "MatchState",
     "Organisation",
+    "ReferentialVersion",
     "Statement",
     "Territory",
     "TerritoryPostalCode",

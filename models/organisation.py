@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from matcher.text import name_key
 from models.base import Base, TimestampMixin
 from models.enums import OrganisationKind, StatementKind, Visibility, str_enum
 from models.territory import Territory
@@ -25,11 +27,21 @@ organisation_territories = Table(
 )
 
 
+# Byte order on PostgreSQL too: a linguistic collation would skip spaces and sort the key
+# otherwise than SQLite does.
+NAME_KEY_TYPE = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
 class Organisation(TimestampMixin, Base):
     __tablename__ = "organisations"
+    __table_args__ = (Index("ix_organisations_name_key_id", "name_key", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unicode NFC, whatever form it was sent in (NFD from some keyboards and PDFs).
     name: Mapped[str] = mapped_column(String(200))
+    # `matcher.text.name_key(name)`, kept by `_set_name` on every write: what `q` searches
+    # and `sort=name` orders by, on both databases alike (accents, case, apostrophes aside).
+    name_key: Mapped[str] = mapped_column(NAME_KEY_TYPE, default="")
     kind: Mapped[OrganisationKind] = mapped_column(str_enum(OrganisationKind, "organisation_kind"))
     legal_form: Mapped[str | None] = mapped_column(String(80))
     siren: Mapped[str | None] = mapped_column(String(9), unique=True)
@@ -47,6 +59,13 @@ class Organisation(TimestampMixin, Base):
     territories: Mapped[list[Territory]] = relationship(
         secondary=organisation_territories, order_by=Territory.id
     )
+
+    @validates("name")
+    def _set_name(self, _key: str, value: str) -> str:
+        value = unicodedata.normalize("NFC", value)
+        self.name_key = name_key(value)
+        return value
+
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan", order_by="Contact.id"
     )

@@ -3,10 +3,12 @@ arrondissements municipaux, with denormalised parent codes for containment tests
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base
+from models.base import Base, utcnow
 from models.enums import TerritoryLevel, str_enum
 
 
@@ -55,3 +57,38 @@ class TerritoryPostalCode(Base):
         ForeignKey("territories.id", ondelete="CASCADE"), primary_key=True
     )
     territory: Mapped[Territory] = relationship(back_populates="postal_codes")
+
+
+class FormerCommune(Base):
+    """A commune of the past that lives on in people's files, and the current commune it is
+    part of: a commune déléguée or associée (its code and name), or a commune merged without
+    délégation (its code only). A déléguée may share its code with the current commune
+    (the chef-lieu's), then only its name is an alias."""
+
+    __tablename__ = "former_communes"
+    __table_args__ = (
+        Index("ix_former_communes_code", "code"),
+        Index("ix_former_communes_search_name", "search_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(5))
+    name: Mapped[str | None] = mapped_column(String(200))
+    search_name: Mapped[str | None] = mapped_column(String(200))
+    # deleguee | associee | ancienne (merged, no délégation)
+    status: Mapped[str] = mapped_column(String(10))
+    territory_id: Mapped[int] = mapped_column(
+        ForeignKey("territories.id", ondelete="CASCADE"), index=True
+    )
+    territory: Mapped[Territory] = relationship()
+
+
+class ReferentialVersion(Base):
+    """Which revision of a shipped referential the database holds, so that a newer one
+    reloads it ('territories': '6.0.0/2')."""
+
+    __tablename__ = "referential_versions"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,8 +6,12 @@ Usage:
     python scripts/build_territories.py [PATH_TO_UNPACKED_PACKAGE]
 
 Without a path, the script runs `npm pack` in a temporary folder (npm must reach its
-registry). Only commune-actuelle and arrondissement-municipal records are kept:
-communes déléguées and associées are history, not places organisations name today.
+registry). Commune-actuelle and arrondissement-municipal records are the places; the
+history the package carries is kept apart, in `former`, so that an old code or name that
+lives on in people's files resolves to the commune of today: communes déléguées and
+associées (code and name, the current commune in `chefLieu`) and the `anciensCodes` of
+current communes (merged communes without a délégation: the code only, the package has no
+name for them). Where the two disagree, the délégation's `chefLieu` is the current one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = "@etalab/decoupage-administratif@6.0.0"
+# Bumped whenever the file's content or the folding of names changes: a database loaded
+# from an earlier revision is refreshed by `maillage territories load --if-empty` and the
+# demo (api.territories.service.referential_is_current).
+REVISION = 2
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "territories" / "territories-2026.json.gz"
 
 
@@ -43,6 +51,16 @@ def build(package_dir: Path) -> dict[str, object]:
     communes = [c for c in read("communes.json") if c["type"] == "commune-actuelle"]
     arrondissements = [c for c in read("communes.json") if c["type"] == "arrondissement-municipal"]
     epcis = read("epci.json")
+    current_codes = {str(c["code"]) for c in communes}
+    former: dict[str, list[object]] = {}
+    for c in read("communes.json"):
+        if c["type"] in ("commune-deleguee", "commune-associee"):
+            status = "deleguee" if c["type"] == "commune-deleguee" else "associee"
+            former[str(c["code"])] = [c["code"], c["nom"], status, c["chefLieu"]]
+    for c in communes:
+        for old in c.get("anciensCodes") or []:  # type: ignore[union-attr]
+            if str(old) not in former and str(old) not in current_codes:
+                former[str(old)] = [old, None, "ancienne", c["code"]]
 
     population: dict[tuple[str, str], int] = defaultdict(int)
     for c in communes:
@@ -53,6 +71,7 @@ def build(package_dir: Path) -> dict[str, object]:
     return {
         "source": f"npm {PACKAGE}",
         "version": version,
+        "revision": REVISION,
         "regions": [
             [r["code"], r["nom"], population.get(("region", str(r["code"])))]
             for r in read("regions.json")
@@ -92,6 +111,7 @@ def build(package_dir: Path) -> dict[str, object]:
             ]  # type: ignore[type-var]
             for c in arrondissements
         ],
+        "former": sorted(former.values(), key=lambda f: (str(f[3]), str(f[0]))),
     }
 
 

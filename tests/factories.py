@@ -20,6 +20,7 @@ def make_organisation(
     competencies: Sequence[str] = ("Accompagnement social des locataires",),
     needs: Sequence[str] = ("Trouver un partenaire pour animer un jardin partagé",),
     siren: str | None = None,
+    allow_duplicate_name: bool = True,
 ) -> Organisation:
     data = OrganisationIn.model_validate(
         {
@@ -31,4 +32,5 @@ def make_organisation(
             + [{"kind": "need", "text": t} for t in needs],
         }
     )
-    return create_organisation(session, data)
+    # Test data may share names freely; the API's duplicate rule is tested through the API.
+    return create_organisation(session, data, allow_duplicate_name=allow_duplicate_name)

@@ -58,6 +58,7 @@ from api.territories.service import resolve_ref
 from matcher.encoders import FloatMatrix
 from matcher.identifiers import normalise_siren, siren_error
 from matcher.text import content_hash
+from matcher.text import name_key as fold_name
 from models import Contact, Organisation, Statement, Territory
 from models.enums import OrganisationKind, StatementKind, Visibility
 
@@ -125,9 +126,10 @@ _VISIBILITIES = _vocabulary(VISIBILITY_LABELS)
 
 
 def name_key(name: str) -> str:
-    """How organisation names are matched: Unicode-composed, case-folded, spaces collapsed
-    (accents and punctuation count: 'Habitat 13' and 'Habitat-13' are two names)."""
-    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+    """How organisation and contact names are matched: as the API searches them and tells
+    duplicates (`Organisation.name_key`): accents, case, punctuation and apostrophe style
+    aside ('Coopérative Hlm' and 'COOPERATIVE HLM', 'L’Établi' and "l'etabli" are one)."""
+    return fold_name(name)
 
 
 def statement_key(kind: StatementKind, text: str) -> tuple[StatementKind, str]:
@@ -521,15 +523,15 @@ class Plan:
 def plan_import(
     session: Session, groups: Sequence[Group], earlier: Sequence[Problem] = ()
 ) -> list[Plan]:
-    """Match each group to an organisation (by SIREN, else by exact normalised name; archived
+    """Match each group to an organisation (by SIREN, else by folded name; archived
     organisations keep their SIREN but are never matched by name) and resolve territories.
     Raises ImportRefused with every problem, those `earlier` found in the file's cells too."""
     problems: list[Problem] = list(earlier)
     names: dict[str, list[int]] = {}
-    for org_id, name in session.execute(
-        select(Organisation.id, Organisation.name).where(repository.active())
+    for org_id, key in session.execute(
+        select(Organisation.id, Organisation.name_key).where(repository.active())
     ):
-        names.setdefault(name_key(name), []).append(org_id)
+        names.setdefault(key, []).append(org_id)
     resolved: dict[str, Territory | str] = {}
     claimed: dict[int, Group] = {}
     plans = []
@@ -890,7 +892,11 @@ def export_rows(session: Session, viewer: Principal) -> list[list[str]]:
                 cells.update(
                     type=_label(KIND_LABELS, org.kind),
                     forme_juridique=org.legal_form or "",
-                    territoires=", ".join(t.ref for t in org.territories),
+                    # By id, as the database gives them: an organisation written in this
+                    # session still holds them in the order they were given.
+                    territoires=", ".join(
+                        t.ref for t in sorted(org.territories, key=lambda t: t.id)
+                    ),
                     site_web=org.website or "",
                     description=org.description or "",
                 )

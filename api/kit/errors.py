@@ -233,7 +233,10 @@ def install_error_handlers(app: FastAPI) -> None:
         }.get(exc.status_code, str(exc.detail))
         # Starlette's own headers (a 405's `Allow`) stay on the problem response.
         return problem(
-            exc.status_code, detail, instance=request.url.path, headers=exc.headers or None
+            exc.status_code,
+            detail,
+            instance=request.url.path,
+            headers=dict(exc.headers or {}) or None,
         )
 
     @app.exception_handler(Exception)

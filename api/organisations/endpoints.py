@@ -34,6 +34,15 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 StatementId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # No NUL character: PostgreSQL cannot compare text holding one.
 NO_NUL = r"^[^\x00]*$"
+AllowDuplicateName = Annotated[
+    bool,
+    Query(
+        description="true to create (or rename) an organisation although one of the same "
+        "kind has the same name (accents, case and punctuation aside) and no SIREN tells "
+        "them apart: two organisations that really share a name. Without it such a request "
+        "is a 409 naming the existing organisation."
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page, 1 to 200.")]
 Offset = Annotated[
     int,
@@ -64,8 +73,9 @@ def list_organisations(
         Query(
             max_length=200,
             pattern=NO_NUL,
-            description="Words that must each appear in the name or the description "
-            "(case-insensitive).",
+            description="Words that must each appear in the name (accents, case and "
+            "apostrophe style ignored: 'cooperative hlm' finds « Coopérative Hlm … », "
+            "'etabli' « L’Établi ») or in the description (case-insensitive).",
         ),
     ] = None,
     kind: Annotated[OrganisationKind | None, Query()] = None,
@@ -87,7 +97,11 @@ def list_organisations(
     ] = None,
     sort: Annotated[
         OrganisationSort,
-        Query(description="name, -name, created_at or -created_at; ties broken by id."),
+        Query(
+            description="name, -name, created_at or -created_at; ties broken by id. By name "
+            "the French way: accents, case and punctuation ignored (« Association Âges » "
+            "before « Association Terres », « École » among the E)."
+        ),
     ] = OrganisationSort.name,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -121,10 +135,18 @@ def create_organisation(
     viewer: ViewerDep,
     body: OrganisationIn,
     response: Response,
+    allow_duplicate_name: AllowDuplicateName = False,
 ) -> OrganisationOut:
     """Create an organisation with its territories, contacts and statements (409 when its
-    SIREN is taken, by an archived organisation too)."""
-    org = service.create_organisation(session, body, matching=matching, viewer=viewer)
+    SIREN is taken, by an archived organisation too, or when one of the same kind and name
+    exists, accents, case and punctuation aside, and no SIREN tells them apart)."""
+    org = service.create_organisation(
+        session,
+        body,
+        matching=matching,
+        viewer=viewer,
+        allow_duplicate_name=allow_duplicate_name,
+    )
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
     return service.detail(org, viewer)
 
@@ -156,9 +178,19 @@ def update_organisation(
     viewer: ViewerDep,
     organisation_id: OrganisationId,
     body: OrganisationPatch,
+    allow_duplicate_name: AllowDuplicateName = False,
 ) -> OrganisationOut:
-    """Change some fields of an organisation (JSON merge: absent fields stay, null clears)."""
-    org = service.update_organisation(session, reader, matching, viewer, organisation_id, body)
+    """Change some fields of an organisation (JSON merge: absent fields stay, null clears;
+    409 when the new name or kind makes it a duplicate, as on creation)."""
+    org = service.update_organisation(
+        session,
+        reader,
+        matching,
+        viewer,
+        organisation_id,
+        body,
+        allow_duplicate_name=allow_duplicate_name,
+    )
     return service.detail(org, viewer)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.pagination import after
+from matcher.text import name_key
 from models import Organisation, Statement
 from models.enums import OrganisationKind, StatementKind, Visibility
 
@@ -55,21 +57,21 @@ def organisations(
     legal_form: str | None,
     within: Select[Any] | None,
 ) -> Select[Organisation]:
-    """Organisations not archived that the filters keep: each word of `q` in the name or the
-    description (case-insensitive), the kind, the legal form (case-insensitive), the ids
-    `within` selects (a territory filter)."""
+    """Organisations not archived that the filters keep: each word of `q` in the name
+    (accents, case and apostrophe style aside: through `name_key`) or the description
+    (case-insensitive), the kind, the legal form (case-insensitive), the ids `within`
+    selects (a territory filter)."""
     query = select(Organisation).where(active())
     if kind is not None:
         query = query.where(Organisation.kind == kind)
     if legal_form is not None:
         query = query.where(func.lower(Organisation.legal_form) == legal_form.lower())
-    for token in (q or "").split():
-        query = query.where(
-            or_(
-                Organisation.name.icontains(token, autoescape=True),
-                Organisation.description.icontains(token, autoescape=True),
-            )
-        )
+    for token in unicodedata.normalize("NFC", q or "").split():
+        key = name_key(token)
+        matches = [Organisation.description.icontains(token, autoescape=True)]
+        if key:
+            matches.append(Organisation.name_key.contains(key, autoescape=True))
+        query = query.where(or_(*matches))
     if within is not None:
         query = query.where(Organisation.id.in_(within))
     return query
@@ -86,6 +88,18 @@ def statements(
     if not coordinator_only:
         query = query.where(Statement.visibility == Visibility.network)
     return query
+
+
+def same_name(
+    session: Session, name: str, kind: OrganisationKind, *, exclude_id: int | None = None
+) -> list[Organisation]:
+    """Organisations not archived of this kind whose name folds as `name` does."""
+    query = select(Organisation).where(
+        active(), Organisation.name_key == name_key(name), Organisation.kind == kind
+    )
+    if exclude_id is not None:
+        query = query.where(Organisation.id != exclude_id)
+    return list(session.scalars(query.order_by(Organisation.id)).all())
 
 
 def count(session: Session, query: Select[Any]) -> int:

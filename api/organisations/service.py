@@ -42,7 +42,7 @@ from api.organisations.schemas import (
 )
 from api.territories import service as territory_service
 from matcher.encoders import FloatMatrix
-from matcher.text import content_hash
+from matcher.text import content_hash, name_key
 from models import Contact, Organisation, Statement, Territory, organisation_territories
 from models.base import utcnow
 from models.enums import OrganisationKind, StatementKind, Visibility
@@ -125,6 +125,45 @@ def _check_siren_free(session: Session, siren: str | None, own_id: int | None = 
         raise Conflict(
             f"Le SIREN {siren} est déjà celui de l'organisation « {other.name} » "
             f"(n° {other.id}{archived})."
+        )
+
+
+_KIND_FR = {
+    OrganisationKind.landlord: "bailleur",
+    OrganisationKind.association: "association",
+    OrganisationKind.public_body: "organisme public",
+    OrganisationKind.company: "entreprise",
+    OrganisationKind.research: "recherche",
+    OrganisationKind.other: "autre",
+}
+
+
+def _check_name_free(
+    session: Session,
+    name: str,
+    kind: OrganisationKind,
+    siren: str | None,
+    *,
+    own_id: int | None = None,
+) -> None:
+    """Conflict naming the organisation (not archived) of the same kind whose name folds
+    as `name` does (accents, case, punctuation and apostrophe style aside), unless a SIREN
+    on each side tells the two apart."""
+    for other in repository.same_name(session, name, kind, exclude_id=own_id):
+        if siren is not None and other.siren is not None:
+            continue  # two SIRENs, two organisations (the same SIREN is refused apart)
+        message = (
+            f"L'organisation « {other.name} » (n° {other.id}, {_KIND_FR[other.kind]}) existe "
+            "déjà : même nom, aux accents, majuscules et ponctuation près, et même type, sans "
+            "SIREN pour les distinguer. Complétez-la plutôt que d'en créer une seconde ; s'il "
+            "s'agit bien d'une autre organisation, donnez son SIREN, ou confirmez avec "
+            "allow_duplicate_name=true."
+        )
+        raise Conflict(
+            message,
+            errors=[
+                {"loc": ["body", "name"], "msg": message, "type": "duplicate_name"},
+            ],
         )
 
 
@@ -245,12 +284,14 @@ def create_organisation(
     slug: str | None = None,
     matching: MatchingEngine | None = None,
     viewer: Principal | None = None,
+    allow_duplicate_name: bool = False,
 ) -> Organisation:
     """Create an organisation; with `matching`, embed its statements in the same transaction.
 
     Who may create one is the route's access rule (`api.kit.auth`: the coordinator and
-    admins). Raises Conflict (its SIREN is taken, by an archived organisation too),
-    InvalidInput (an unknown territory)."""
+    admins). Raises Conflict (its SIREN is taken, by an archived organisation too; an
+    organisation of the same kind and folded name exists and no SIREN tells them apart,
+    unless `allow_duplicate_name`), InvalidInput (an unknown territory)."""
     # TODO(auth): if members may one day create organisations, make the creating member
     # a member of the new one here (memberships are `api.accounts`').
     del viewer
@@ -261,6 +302,8 @@ def create_organisation(
     # this one encodes.
     encoded = matching.embed(organisation_texts(org)) if matching is not None else None
     _check_siren_free(session, data.siren)
+    if not allow_duplicate_name:
+        _check_name_free(session, data.name, data.kind, data.siren)
     _resolve_territories(session, org, data.territories)
     session.add(org)
     _flush(session)
@@ -273,7 +316,8 @@ def upsert_fixture_organisation(session: Session, slug: str, data: OrganisationI
     """Create or replace the organisation that a fixture file names by `slug`."""
     org = session.scalar(select(Organisation).where(Organisation.slug == slug))
     if org is None:
-        return create_organisation(session, data, slug=slug)
+        # A fixture names its organisations by slug: two may share a name.
+        return create_organisation(session, data, slug=slug, allow_duplicate_name=True)
     _check_siren_free(session, data.siren, org.id)
     _apply(session, org, data)
     session.flush()
@@ -296,12 +340,15 @@ def update_organisation(
     viewer: Principal,
     organisation_id: int,
     data: OrganisationPatch,
+    *,
+    allow_duplicate_name: bool = False,
 ) -> Organisation:
     """Partial update: the fields present in `data` replace the current ones (null clears an
     optional field; territories and contacts are replaced as a whole). Re-embeds the
     profile when the description changes and bumps the index version. Raises NotFound
     (unknown or archived), Forbidden (not the viewer's), Conflict (the SIREN is another
-    organisation's), InvalidInput (an unknown territory)."""
+    organisation's; the new name or kind makes it a duplicate, see `create_organisation`),
+    InvalidInput (an unknown territory)."""
     given = data.model_fields_set
 
     def change(org: Organisation) -> None:
@@ -319,6 +366,18 @@ def update_organisation(
     org = _editable(session, viewer, organisation_id)
     if "siren" in given:
         _check_siren_free(session, data.siren, org.id)
+    new_name = data.name if data.name is not None else org.name
+    new_kind = data.kind if data.kind is not None else org.kind
+    new_siren = data.siren if "siren" in given else org.siren
+    # Only a change that makes it a namesake is checked: respelling its own name, or a
+    # namesake confirmed earlier, is no new duplicate.
+    becomes_namesake = (
+        name_key(new_name) != org.name_key
+        or new_kind != org.kind
+        or (new_siren is None and org.siren is not None)
+    )
+    if not allow_duplicate_name and becomes_namesake:
+        _check_name_free(session, new_name, new_kind, new_siren, own_id=org.id)
     if data.territories is not None:
         _resolve_territories(session, org, data.territories)
     change(org)
@@ -341,9 +400,11 @@ def archive_organisation(
     matching.organisation_archived(session, org.id)
 
 
+# By name is by `name_key`: accents, case and punctuation aside, the same order on both
+# databases (byte order of the folded key), ties broken by id.
 _SORT_COLUMN = {
-    OrganisationSort.name: (Organisation.name, False),
-    OrganisationSort.name_desc: (Organisation.name, True),
+    OrganisationSort.name: (Organisation.name_key, False),
+    OrganisationSort.name_desc: (Organisation.name_key, True),
     OrganisationSort.created_at: (Organisation.created_at, False),
     OrganisationSort.created_at_desc: (Organisation.created_at, True),
 }
@@ -362,8 +423,9 @@ def list_organisations(
     offset: int = 0,
     cursor: str | None = None,
 ) -> OrganisationPage:
-    """Organisations not archived, filtered (words of `q` in the name or description, kind,
-    legal form, a territory reference), sorted by `sort` then id, one page from `offset` or
+    """Organisations not archived, filtered (words of `q` in the name, accents, case and
+    apostrophes aside, or in the description; kind, legal form, a territory reference),
+    sorted by `sort` (names the French way: folded) then id, one page from `offset` or
     after `cursor` (whose filters and sort must be the same). Summaries only: no contacts.
     Raises InvalidInput (unknown territory, unreadable or foreign cursor)."""
     del viewer  # summaries show nothing private
@@ -382,6 +444,8 @@ def list_organisations(
         legal_form=legal_form,
         territory=territory,
         sort=sort.value,
+        # Cursors of the raw-name order (before name_key) serve no longer.
+        by="name_key",
     )
     parse_key = key_datetime if column is Organisation.created_at else key_text
     key = decode_cursor(cursor, scope, [parse_key, key_id]) if cursor else None
@@ -397,7 +461,7 @@ def list_organisations(
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        value = last.created_at.isoformat() if column is Organisation.created_at else last.name
+        value = last.created_at.isoformat() if column is Organisation.created_at else last.name_key
         next_cursor = encode_cursor(scope, [value, last.id])
     return OrganisationPage(
         items=[summary(o) for o in rows],

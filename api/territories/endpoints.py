@@ -30,15 +30,22 @@ def search_territories(
         str | None,
         Query(
             max_length=100,
-            description="Name, accent- and case-insensitive ('aix en provence', 'St-Tropez'). "
-            "Names only: a postal code goes in postal_code, an INSEE code in /territories/{code}.",
+            description="Name, accent- and case-insensitive ('aix en provence', 'St-Tropez', "
+            "'Marseille 1ère arr.'), current or former: the name of a commune déléguée, "
+            "associée or merged finds the current commune, with `formerly` set. Names only: "
+            "a postal code goes in postal_code, an INSEE code (13001, 2A004) or a reference "
+            "in /territories/{code} (422 saying so).",
         ),
     ] = None,
     postal_code: Annotated[
         str | None,
         Query(
-            pattern=r"^\d{5}$",
-            description="La Poste postal code (13001 is Marseille 1er, not Aix).",
+            max_length=20,
+            description="La Poste postal code (13001 is Marseille 1er, not Aix), read as "
+            "people type it: spaces ignored ('01500 ', '13 001'), 4 digits are a code whose "
+            "leading zero was lost ('1500' is 01500, said in `notes`), a 'CEDEX' mention "
+            "dropped. A CEDEX code names no place: nothing is found and `notes` says why. "
+            "Anything else that is not 5 digits is a 422 saying what is wrong.",
         ),
     ] = None,
     level: Annotated[
@@ -49,15 +56,16 @@ def search_territories(
     """Search territories by name or by postal code."""
     if q is None and postal_code is None:
         raise InvalidInput("Indiquez q (un nom) ou postal_code (un code postal).")
-    if q is not None and q.strip().isdigit():
-        raise InvalidInput(
-            f"q cherche par nom ; « {q.strip()} » est un nombre : pour un code postal utilisez "
-            f"postal_code={q.strip()}, pour un code INSEE ou un SIREN /api/v1/territories/{q.strip()}."
-        )
-    found, total = service.search_territories(
+    if q is not None:
+        service.check_name_query(q)
+    result = service.search_territories(
         session, q=q, postal_code=postal_code, levels=level, limit=limit
     )
-    return TerritoryPage(items=service.describe(session, found), total=total)
+    return TerritoryPage(
+        items=service.describe(session, result.territories, result.formerly),
+        total=result.total,
+        notes=result.notes,
+    )
 
 
 @router.get(
@@ -67,6 +75,6 @@ def search_territories(
     openapi_extra=access(Access.public),
 )
 def get_territory(session: SessionDep, code: str) -> TerritoryOut:
-    """One territory by reference: commune:13001, epci:200054807, departement:13, region:93, 13001."""
-    territory = service.get_territory(session, code)
-    return service.describe(session, [territory])[0]
+    """One territory by reference: commune:13001, epci:200054807, departement:13, region:93,
+    13001, 2A004; the code of a former commune (85307) gives the current one, `formerly` set."""
+    return service.describe_ref(session, code)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Sequence
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, t
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.errors import InvalidInput, NotFound
+from api.territories.schemas import FormerCommune as FormerCommuneOut
 from api.territories.schemas import TerritoryBrief, TerritoryOut
+from matcher.identifiers import ascii_digits
 from matcher.territory import (
     LEVEL_LABELS_FR,
     AmbiguousTerritoryRef,
@@ -24,10 +28,11 @@ from matcher.territory import (
     parse_territory_ref,
 )
 from matcher.text import fold_place_name
-from models import Territory, TerritoryPostalCode
+from models import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
 from models.enums import TerritoryLevel
 
 REFERENTIAL_FILE = "territories/territories-2026.json.gz"
+REFERENTIAL_NAME = "territories"
 
 
 class UnknownTerritory(InvalidInput):
@@ -39,10 +44,43 @@ class LoadReport:
     inserted: int
     updated: int
     postal_codes: int
+    former_communes: int = 0
 
 
-def _rows_from_fixture(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
-    """Territory rows and (level, code, postal_code) triples from the compact file."""
+def _version_of(data: Mapping[str, Any]) -> str:
+    return f"{data.get('version')}/{data.get('revision', 1)}"
+
+
+def file_version(path: Path) -> str:
+    """'6.0.0/2': the package version and the file's revision, read from the file's head
+    (both come first in it) without decompressing the rest."""
+    with path.open("rb") as fh:
+        head = zlib.decompressobj(wbits=31).decompress(fh.read(4096), 400)
+    text_head = head.decode("utf-8", "ignore")
+    version = re.search(r'"version":"([^"]*)"', text_head)
+    revision = re.search(r'"revision":(\d+)', text_head)
+    return _version_of(
+        {
+            "version": version.group(1) if version else None,
+            "revision": int(revision.group(1)) if revision else 1,
+        }
+    )
+
+
+def referential_is_current(session: Session, path: Path) -> bool:
+    """Whether the database holds the referential of `path`, at its revision: an older one
+    (loaded before the history of merged communes shipped, say) is refreshed by
+    `territories load --if-empty` and the demo."""
+    if count_territories(session) == 0:
+        return False
+    stored = session.get(ReferentialVersion, REFERENTIAL_NAME)
+    return stored is not None and stored.version == file_version(path)
+
+
+def _rows_from_fixture(
+    path: Path,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]], dict[str, Any]]:
+    """Territory rows, (level, code, postal_code) triples and the file itself."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         data = json.load(fh)
     commune_epci: dict[str, str] = {}
@@ -114,12 +152,35 @@ def _rows_from_fixture(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str
         row["search_name"] = fold_place_name(row["name"])
         for column in columns:
             row.setdefault(column, None)
-    return rows, postal
+    return rows, postal, data
+
+
+def _former_rows(
+    data: Mapping[str, Any], ids: Mapping[tuple[str, str], int], names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Rows of `former_communes`: a former name folded as the current commune's is no
+    alias (the chef-lieu déléguée of the same name) and is not searched by name."""
+    rows = []
+    for code, name, status, current in data.get("former", []):
+        territory_id = ids.get(("commune", current))
+        if territory_id is None:
+            continue
+        folded = fold_place_name(name) if name else None
+        rows.append(
+            {
+                "code": code,
+                "name": name,
+                "search_name": folded if folded and folded != names.get(current) else None,
+                "status": status,
+                "territory_id": territory_id,
+            }
+        )
+    return rows
 
 
 def load_territories(session: Session, path: Path) -> LoadReport:
     """Insert or update the referential in place (organisations keep their links)."""
-    rows, postal = _rows_from_fixture(path)
+    rows, postal, data = _rows_from_fixture(path)
     existing = {
         (level.value, code): id_
         for id_, level, code in session.execute(
@@ -147,28 +208,81 @@ def load_territories(session: Session, path: Path) -> LoadReport:
         {"postal_code": p, "territory_id": ids[(level, code)]} for level, code, p in postal
     ]
     session.execute(insert(TerritoryPostalCode), postal_rows)
+    session.execute(delete(FormerCommune))
+    commune_names = {r["code"]: r["search_name"] for r in rows if r["level"] == "commune"}
+    former_rows = _former_rows(data, ids, commune_names)
+    if former_rows:
+        session.execute(insert(FormerCommune), former_rows)
+    version = session.get(ReferentialVersion, REFERENTIAL_NAME)
+    if version is None:
+        session.add(ReferentialVersion(name=REFERENTIAL_NAME, version=_version_of(data)))
+    else:
+        version.version = _version_of(data)
+    session.flush()
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics after a bulk load: without them the planner hashes the whole
         # referential to join a few organisations to their territories.
         session.execute(text("ANALYZE territories"))
         session.execute(text("ANALYZE territory_postal_codes"))
-    return LoadReport(inserted=len(new_rows), updated=len(changed), postal_codes=len(postal_rows))
+        session.execute(text("ANALYZE former_communes"))
+    return LoadReport(
+        inserted=len(new_rows),
+        updated=len(changed),
+        postal_codes=len(postal_rows),
+        former_communes=len(former_rows),
+    )
 
 
 def count_territories(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Territory)) or 0
 
 
-def _lookup(session: Session, ref: TerritoryRef) -> Territory | None:
+def _lookup(session: Session, ref: TerritoryRef) -> tuple[Territory | None, FormerCommune | None]:
+    """The territory `ref` names; for the code of a former commune, the current commune it
+    is part of, with the former one."""
     levels = [ref.level]
     if ref.level == "commune":
         # An arrondissement municipal's INSEE code (13201) is a commune-level code too.
         levels.append("arrondissement")
-    return session.scalars(
+    found = session.scalars(
         select(Territory)
         .where(Territory.code == ref.code, Territory.level.in_(levels))
         .order_by(Territory.level)
     ).first()
+    if found is not None or ref.level != "commune":
+        return found, None
+    former = session.scalars(
+        select(FormerCommune)
+        .where(FormerCommune.code == ref.code)
+        .options(selectinload(FormerCommune.territory))
+        .order_by(FormerCommune.id)
+    ).first()
+    if former is None:
+        return None, None
+    return former.territory, former
+
+
+_STATUS_FR = {
+    "deleguee": "c'est une commune déléguée de {current}, commune nouvelle",
+    "associee": "c'est une commune associée à {current}",
+    "ancienne": "elle a fusionné dans {current}",
+}
+
+
+def former_out(former: FormerCommune, current: Territory) -> FormerCommuneOut:
+    """The former commune as an answer says it, with a French note."""
+    who = f"{former.name} ({former.code})" if former.name else f"L'ancienne commune {former.code}"
+    what = _STATUS_FR[former.status].format(current=f"{current.name} ({current.code})")
+    if former.code == current.code:
+        note = f"{who} est aujourd'hui une partie de la commune : {what}, décrite ici."
+    else:
+        note = f"{who} n'est plus une commune : {what}, décrite ici."
+    return FormerCommuneOut(
+        code=former.code,
+        name=former.name,
+        status=former.status,  # type: ignore[arg-type]
+        note=note,
+    )
 
 
 def _ambiguous_message(session: Session, code: str) -> str:
@@ -196,18 +310,26 @@ def _not_found_message(ref: TerritoryRef) -> str:
     return f"Code de {LEVEL_LABELS_FR[ref.level]} inconnu : {ref.code}."
 
 
-def resolve_ref(session: Session, raw: str) -> Territory:
-    """One reference to its territory; InvalidInput (French) when it cannot be resolved."""
+def find_ref(session: Session, raw: str) -> tuple[Territory, FormerCommuneOut | None]:
+    """One reference to its territory, and the former commune it named if it did (the old
+    code of a commune déléguée, associée or merged resolves to the current commune).
+    InvalidInput (French) when it cannot be resolved."""
     try:
         ref = parse_territory_ref(raw)
     except AmbiguousTerritoryRef as exc:
         raise InvalidInput(_ambiguous_message(session, exc.code)) from exc
     except TerritoryRefError as exc:
         raise InvalidInput(str(exc)) from exc
-    territory = _lookup(session, ref)
+    territory, former = _lookup(session, ref)
     if territory is None:
         raise UnknownTerritory(_not_found_message(ref))
-    return territory
+    return territory, former_out(former, territory) if former is not None else None
+
+
+def resolve_ref(session: Session, raw: str) -> Territory:
+    """One reference to its territory (a former commune's code to the current commune);
+    InvalidInput (French) when it cannot be resolved."""
+    return find_ref(session, raw)[0]
 
 
 def resolve_refs(
@@ -235,10 +357,21 @@ def resolve_refs(
 
 
 def get_territory(session: Session, raw: str) -> Territory:
+    """The territory a reference names; NotFound when no territory has the code."""
     try:
         return resolve_ref(session, raw)
     except UnknownTerritory as exc:
         raise NotFound(exc.message) from exc
+
+
+def describe_ref(session: Session, raw: str) -> TerritoryOut:
+    """The territory a reference names, described, saying which former commune the
+    reference named if it did; NotFound when no territory has the code."""
+    try:
+        territory, former = find_ref(session, raw)
+    except UnknownTerritory as exc:
+        raise NotFound(exc.message) from exc
+    return describe(session, [territory], {territory.id: former} if former else None)[0]
 
 
 def place_of(territory: Territory, touches: Iterable[tuple[str, str]] = ()) -> Place:
@@ -287,8 +420,14 @@ def brief(territory: Territory) -> TerritoryBrief:
     )
 
 
-def describe(session: Session, territories: Sequence[Territory]) -> list[TerritoryOut]:
-    """Full descriptions with parents, fetching every parent in one query."""
+def describe(
+    session: Session,
+    territories: Sequence[Territory],
+    formerly: Mapping[int, FormerCommuneOut] | None = None,
+) -> list[TerritoryOut]:
+    """Full descriptions with parents, fetching every parent in one query; `formerly` by
+    territory id: the former commune a request named."""
+    formerly = formerly or {}
     wanted: set[tuple[str, str]] = set()
     for t in territories:
         for level, code in (
@@ -320,9 +459,157 @@ def describe(session: Session, territories: Sequence[Territory]) -> list[Territo
             epci=parent("epci", t.epci_code),
             departement=parent("departement", t.departement_code),
             region=parent("region", t.region_code),
+            formerly=formerly.get(t.id),
         )
         for t in territories
     ]
+
+
+_SEPARATORS = re.compile(r"[\s.\u00a0\u202f]+")
+_CEDEX = re.compile(r"cedex(?:\s*[0-9]{1,2})?\s*$", re.IGNORECASE)
+_CORSICAN_INSEE = re.compile(r"^2[AB][0-9]{3}$")
+_EXAMPLE = "13001 pour Marseille 1er, 01500 pour Ambérieu-en-Bugey"
+
+
+@dataclass(frozen=True)
+class PostalCodeQuery:
+    """A postal code as typed, read: its five digits, whether it said CEDEX, and notes on
+    how it was read when it was not taken as typed."""
+
+    code: str
+    cedex: bool
+    notes: tuple[str, ...] = ()
+
+
+def read_postal_code(raw: str) -> PostalCodeQuery:
+    """What people type for a postal code, read as five digits: spaces anywhere (a cell
+    copied with its trailing space, '13 001'), fullwidth digits, a 'CEDEX' mention, and
+    four digits whose leading zero a spreadsheet dropped ('1500' is 01500: the only codes
+    that start with 0 are those of départements 01 to 09). Raises InvalidInput saying what
+    is wrong with anything else."""
+    shown = " ".join(raw.split())
+    text = ascii_digits(raw)
+    cedex = _CEDEX.search(text)
+    if cedex is not None:
+        text = text[: cedex.start()]
+    compact = _SEPARATORS.sub("", text)
+    if not compact:
+        raise InvalidInput(f"Le code postal est vide : il a 5 chiffres ({_EXAMPLE}).")
+    if _CORSICAN_INSEE.match(compact.upper()):
+        raise InvalidInput(
+            f"« {shown} » est un code INSEE de commune corse, pas un code postal (ceux de la "
+            f"Corse commencent par 20) : cherchez-le avec /api/v1/territories/{compact.upper()}."
+        )
+    if not (compact.isascii() and compact.isdigit()):
+        raise InvalidInput(
+            f"« {shown} » n'est pas un code postal : un code postal français a 5 chiffres, sans "
+            f"lettre ni signe ({_EXAMPLE})."
+        )
+    notes: tuple[str, ...] = ()
+    if len(compact) == 4 and not compact.startswith("0"):
+        notes = (
+            f"Code postal « {compact} » lu comme 0{compact} : un code postal a 5 chiffres, et "
+            "un tableur a sans doute supprimé le zéro initial (départements 01 à 09).",
+        )
+        compact = "0" + compact
+    elif len(compact) != 5:
+        raise InvalidInput(
+            f"« {shown} » n'est pas un code postal : il a {len(compact)} chiffre(s), un code "
+            f"postal français en a 5 ({_EXAMPLE})."
+        )
+    return PostalCodeQuery(code=compact, cedex=cedex is not None, notes=notes)
+
+
+def _departements_of_postal_code(code: str) -> list[str]:
+    """The départements whose postal codes start as `code` does (Corsica's 20 is 2A or
+    2B; overseas ones have three digits)."""
+    if code.startswith("20"):
+        return ["2A", "2B"]
+    if code.startswith(("97", "98")):
+        return [code[:3]]
+    return [code[:2]]
+
+
+def _postal_code_miss(session: Session, query: PostalCodeQuery) -> str:
+    """Why no territory has this postal code, in French: a CEDEX code (not a place), or a
+    number that starts no département."""
+    code = query.code
+    departements = session.scalars(
+        select(Territory)
+        .where(
+            Territory.level == TerritoryLevel.departement,
+            Territory.code.in_(_departements_of_postal_code(code)),
+        )
+        .order_by(Territory.code)
+    ).all()
+    if not departements:
+        return (
+            f"Aucune commune n'a le code postal {code}, et aucun département ne correspond à son "
+            f"début ({code[:2]}) : vérifiez le code, ou cherchez la commune par son nom (q)."
+        )
+    where = " ou ".join(f"{d.name} ({d.code})" for d in departements)
+    cedex = (
+        f"« {code} CEDEX » est un code CEDEX"
+        if query.cedex
+        else f"Le code {code} n'est pas dans la base officielle des codes postaux de La Poste : "
+        "c'est sans doute un code CEDEX"
+    )
+    return (
+        f"{cedex} (courrier d'entreprise à distribution exceptionnelle). Un code CEDEX est "
+        "attribué à une entreprise, une administration ou une boîte postale pour trier son "
+        "courrier ; il ne désigne pas un lieu, aucune commune ne le porte. L'adresse est dans "
+        f"le département {where} : cherchez la commune par son nom (q=…) ou par son code "
+        "postal géographique."
+    )
+
+
+def check_name_query(q: str) -> None:
+    """InvalidInput pointing to the right field when `q`, which searches names, holds a
+    code: a number (a postal code or an INSEE code), a Corsican INSEE code (2A004), a typed
+    reference (commune:13001)."""
+    text = ascii_digits(q).strip()
+    compact = _SEPARATORS.sub("", text).upper()
+    if compact.isdigit():
+        raise InvalidInput(
+            f"q cherche par nom ; « {text} » est un nombre : pour un code postal utilisez "
+            f"postal_code={compact}, pour un code INSEE ou un SIREN "
+            f"/api/v1/territories/{compact}."
+        )
+    if _CORSICAN_INSEE.match(compact) or re.fullmatch(r"2[AB]", compact):
+        target = compact if len(compact) == 5 else f"departement:{compact}"
+        what = "un code INSEE de commune corse" if len(compact) == 5 else "un département corse"
+        raise InvalidInput(
+            f"q cherche par nom ; « {text} » est {what} : utilisez "
+            f"/api/v1/territories/{target}. Les codes postaux de la Corse, eux, commencent par "
+            "20 (postal_code=20000 pour Ajaccio)."
+        )
+    prefix, colon, code = text.partition(":")
+    if colon and prefix.strip().lower() in {
+        "commune",
+        "arrondissement",
+        "epci",
+        "departement",
+        "département",
+        "dep",
+        "region",
+        "région",
+        "reg",
+    }:
+        raise InvalidInput(
+            f"q cherche par nom ; « {text} » est une référence de territoire : utilisez "
+            f"/api/v1/territories/{prefix.strip().lower()}:{code.strip()}."
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of territories; `formerly`: by territory id, the former commune whose name
+    the query matched; `notes`: how the query was read, why nothing was found (French)."""
+
+    territories: list[Territory]
+    total: int
+    formerly: dict[int, FormerCommuneOut]
+    notes: list[str]
 
 
 def search_territories(
@@ -332,21 +619,32 @@ def search_territories(
     postal_code: str | None,
     levels: Iterable[str] | None,
     limit: int,
-) -> tuple[list[Territory], int]:
-    """Search by name (accent- and case-insensitive, every word must appear) or postal code."""
+) -> SearchResult:
+    """Search by name (accent- and case-insensitive, every word must appear, in the current
+    name or in a former commune's) or postal code (as people type it, see
+    `read_postal_code`)."""
     conditions: list[ColumnElement[bool]] = []
+    notes: list[str] = []
+    tokens: list[str] = []
+    postal: PostalCodeQuery | None = None
     if q is not None:
         tokens = fold_place_name(q).split()
         if not tokens:
             raise InvalidInput("La recherche par nom (q) est vide.")
-        conditions.extend(
-            Territory.search_name.contains(token, autoescape=True) for token in tokens
+        current = and_(
+            *(Territory.search_name.contains(token, autoescape=True) for token in tokens)
         )
+        former = select(FormerCommune.territory_id).where(
+            *(FormerCommune.search_name.contains(token, autoescape=True) for token in tokens)
+        )
+        conditions.append(or_(current, Territory.id.in_(former)))
     if postal_code is not None:
+        postal = read_postal_code(postal_code)
+        notes.extend(postal.notes)
         conditions.append(
             Territory.id.in_(
                 select(TerritoryPostalCode.territory_id).where(
-                    TerritoryPostalCode.postal_code == postal_code
+                    TerritoryPostalCode.postal_code == postal.code
                 )
             )
         )
@@ -356,17 +654,54 @@ def search_territories(
     total = session.scalar(select(func.count()).select_from(Territory).where(where)) or 0
     order = [Territory.population.desc().nulls_last(), Territory.name]
     if q is not None:
-        folded = fold_place_name(q)
+        folded = " ".join(tokens)
+        former_exact = select(FormerCommune.territory_id).where(FormerCommune.search_name == folded)
         order = [
-            (Territory.search_name == folded).desc(),
-            or_(Territory.search_name.startswith(folded, autoescape=True)).desc(),
+            or_(Territory.search_name == folded, Territory.id.in_(former_exact)).desc(),
+            Territory.search_name.startswith(folded, autoescape=True).desc(),
             *order,
         ]
-    found = session.scalars(
-        select(Territory)
-        .where(where)
-        .options(selectinload(Territory.postal_codes))
-        .order_by(*order)
-        .limit(limit)
+    found = list(
+        session.scalars(
+            select(Territory)
+            .where(where)
+            .options(selectinload(Territory.postal_codes))
+            .order_by(*order)
+            .limit(limit)
+        ).all()
+    )
+    if postal is not None and total == 0:
+        known = session.scalar(
+            select(func.count())
+            .select_from(TerritoryPostalCode)
+            .where(TerritoryPostalCode.postal_code == postal.code)
+        )
+        if not known:
+            notes.append(_postal_code_miss(session, postal))
+    formerly = _former_names_matched(session, found, tokens) if tokens else {}
+    return SearchResult(territories=found, total=total, formerly=formerly, notes=notes)
+
+
+def _former_names_matched(
+    session: Session, found: Sequence[Territory], tokens: Sequence[str]
+) -> dict[int, FormerCommuneOut]:
+    """For each territory found by a former commune's name only, that former commune (the
+    one named exactly, else the first by name)."""
+    by_former = [t for t in found if not all(token in t.search_name for token in tokens)]
+    if not by_former:
+        return {}
+    folded = " ".join(tokens)
+    out: dict[int, FormerCommuneOut] = {}
+    rows = session.scalars(
+        select(FormerCommune)
+        .where(
+            FormerCommune.territory_id.in_([t.id for t in by_former]),
+            *(FormerCommune.search_name.contains(token, autoescape=True) for token in tokens),
+        )
+        .order_by((FormerCommune.search_name == folded).desc(), FormerCommune.search_name)
     ).all()
-    return list(found), total
+    current = {t.id: t for t in by_former}
+    for former in rows:
+        if former.territory_id not in out:
+            out[former.territory_id] = former_out(former, current[former.territory_id])
+    return out

@@ -29,7 +29,7 @@ from api.matching.repository import bump_version
 from api.tools.demo import ensure_territories
 from matcher.encoders import PASSAGE, QUERY
 from matcher.index import PROFILE
-from matcher.text import content_hash
+from matcher.text import content_hash, name_key
 from models import Organisation, Statement, Territory, migrate, organisation_territories
 from models.db import make_engine, make_session_factory
 from models.enums import AccountRole
@@ -352,6 +352,7 @@ def _generate(
             {
                 "id": org_id,
                 "name": f"Organisation de test {org_id}",
+                "name_key": name_key(f"Organisation de test {org_id}"),
                 "kind": kinds[org_id % 6],
                 "created_at": now,
                 "updated_at": now,

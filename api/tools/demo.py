@@ -166,9 +166,9 @@ def demo_tokens(session: Session) -> list[DemoToken]:
 
 
 def ensure_territories(session: Session, fixtures_dir: Path) -> territory_service.LoadReport | None:
-    """Load the referential unless it is already there."""
-    if territory_service.count_territories(session) > 0:
+    """Load the referential unless it is already there at the shipped revision (an older
+    one is refreshed in place: organisations keep their territories)."""
+    path = fixtures_dir / territory_service.REFERENTIAL_FILE
+    if territory_service.referential_is_current(session, path):
         return None
-    return territory_service.load_territories(
-        session, fixtures_dir / territory_service.REFERENTIAL_FILE
-    )
+    return territory_service.load_territories(session, path)

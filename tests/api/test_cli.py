@@ -63,6 +63,40 @@ class TestTerritoryLookup:
         result = runner.invoke(app, ["territories", "lookup", "ajaccio"], env={"COLUMNS": "200"})
         assert "commune:2A004" in result.output
 
+    @pytest.mark.parametrize(
+        ("typed", "ref"),
+        [
+            ("Marseille 1er Arrondissement", "arrondissement:13201"),
+            ("Paris 8e Arrondissement", "arrondissement:75108"),
+            ("Lyon 3ème", "arrondissement:69383"),
+            ("Marseille 13e", "arrondissement:13213"),
+        ],
+    )
+    def test_names_with_digits_are_searched_by_name(self, typed: str, ref: str) -> None:
+        result = runner.invoke(app, ["territories", "lookup", typed], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert ref in result.output
+
+    @pytest.mark.parametrize(
+        ("typed", "ref", "said"),
+        [
+            ("85307", "commune:85001", "La Faute-sur-Mer (85307)"),
+            ("La Faute-sur-Mer", "commune:85001", "commune déléguée"),
+            ("Cordieux", "commune:01262", "commune associée"),
+        ],
+    )
+    def test_former_communes_give_the_current_one(self, typed: str, ref: str, said: str) -> None:
+        result = runner.invoke(app, ["territories", "lookup", typed], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert ref in result.output
+        assert said in result.output
+
+    def test_postal_code_whose_zero_was_lost(self) -> None:
+        result = runner.invoke(app, ["territories", "lookup", "1500"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert "commune:01004" in result.output  # Ambérieu-en-Bugey
+        assert "lu comme 01500" in result.output
+
     def test_bare_93_shows_both_departement_and_region(self) -> None:
         result = runner.invoke(app, ["territories", "lookup", "93"], env={"COLUMNS": "200"})
         assert result.exit_code == 0

@@ -81,7 +81,7 @@ def field_locs(response: Any) -> list[list[Any]]:
     return [e["loc"] for e in response.json()["errors"]]
 
 
-def create(client: TestClient, **fields: Any) -> dict[str, Any]:
+def create(client: TestClient, *, duplicate: bool = False, **fields: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "name": "Habitat des Calanques",
         "kind": "landlord",
@@ -96,7 +96,8 @@ def create(client: TestClient, **fields: Any) -> dict[str, Any]:
         ],
     }
     payload.update(fields)
-    response = client.post(ORGS, json=payload)
+    params = {"allow_duplicate_name": "true"} if duplicate else {}
+    response = client.post(ORGS, json=payload, params=params)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -728,7 +729,7 @@ class TestListOrganisations:
 
     def test_sorted_by_name_then_id_both_ways(self, client: TestClient) -> None:
         ids = {
-            label: create(client, name=name)["id"]
+            label: create(client, name=name, duplicate=True)["id"]
             for label, name in [("b1", "Bravo"), ("a", "Alpha"), ("b2", "Bravo"), ("c", "Charlie")]
         }
         ascending = [i["id"] for i in client.get(ORGS, params={"sort": "name"}).json()["items"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
@@ -115,3 +116,26 @@ class TestArchivedAt:
         migrate.downgrade(scratch_engine, "0005")
         assert "archived_at" not in columns()
         assert {"name", "siren", "profile_hash"} <= columns()
+
+
+class TestNameKey:
+    def test_existing_names_get_their_key_and_come_composed(self, scratch_engine: Engine) -> None:
+        migrate.upgrade(scratch_engine, "0007")
+        decomposed = unicodedata.normalize("NFD", "Coopérative Hlm L’Établi")
+        with scratch_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO organisations (name, kind, created_at, updated_at) "
+                    "VALUES (:name, 'landlord', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"name": decomposed},
+            )
+        migrate.upgrade(scratch_engine, "0008_name_key")
+        with scratch_engine.connect() as conn:
+            name, key = conn.execute(text("SELECT name, name_key FROM organisations")).one()
+        assert name == unicodedata.normalize("NFC", decomposed)
+        assert key == "cooperative hlm l etabli"
+        migrate.downgrade(scratch_engine, "0007")
+        columns = {c["name"] for c in inspect(scratch_engine).get_columns("organisations")}
+        assert "name_key" not in columns
+        assert "former_communes" not in inspect(scratch_engine).get_table_names()
