@@ -82,7 +82,7 @@ def territories_load(
     ] = False,
 ) -> None:
     """Load (or refresh) the French territory referential, geography 2026."""
-    from api.territories.service import (
+    from api.territories.referential import (
         REFERENTIAL_FILE,
         load_territories,
         referential_is_current,
@@ -113,10 +113,11 @@ def territories_lookup(
 ) -> None:
     """Find territories by name, postal code, INSEE code, SIREN or reference."""
     from api.territories import service
+    from api.territories.referential import count_territories
 
     settings = get_settings()
     with _unit_of_work(_engine(settings)) as session:
-        if service.count_territories(session) == 0:
+        if count_territories(session) == 0:
             err_console.print(
                 "[red]Erreur :[/red] le référentiel des territoires n'est pas chargé : "
                 "lancez « maillage territories load »."

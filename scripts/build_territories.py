@@ -28,7 +28,7 @@ from pathlib import Path
 PACKAGE = "@etalab/decoupage-administratif@6.0.0"
 # Bumped whenever the file's content or the folding of names changes: a database loaded
 # from an earlier revision is refreshed by `maillage territories load --if-empty` and the
-# demo (api.territories.service.referential_is_current).
+# demo (api.territories.referential.referential_is_current).
 REVISION = 2
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "territories" / "territories-2026.json.gz"
 

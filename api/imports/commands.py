@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.imports import service
 from api.imports.formats import FileFormat
+from api.imports.rows import ImportRefused
 from api.imports.schemas import ExportFormat
 from api.kit.commands import COMMAND_LINE, console, database, err_console, unit_of_work
 from api.kit.settings import get_settings
@@ -22,7 +23,7 @@ import_app = typer.Typer(help="Import de fichiers (CSV, XLSX).", no_args_is_help
 export_app = typer.Typer(help="Export de fichiers (CSV, XLSX).", no_args_is_help=True)
 
 
-def _print_problems(exc: service.ImportRefused) -> None:
+def _print_problems(exc: ImportRefused) -> None:
     table = RichTable(title="Fichier refusé : rien n'a été importé", title_justify="left")
     table.add_column("Ligne", justify="right")
     table.add_column("Colonne")
@@ -65,7 +66,7 @@ def import_organisations(
             report = service.import_file(
                 session, reader, MatchingEngine(settings), COMMAND_LINE, data, dry_run=dry_run
             )
-        except service.ImportRefused as exc:
+        except ImportRefused as exc:
             _print_problems(exc)
             raise
     changed = (

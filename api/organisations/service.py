@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -43,7 +43,7 @@ from api.organisations.schemas import (
 from api.territories import service as territory_service
 from matcher.encoders import FloatMatrix
 from matcher.text import content_hash, name_key
-from models import Contact, Organisation, Statement, Territory, organisation_territories
+from models import Contact, Organisation, Statement
 from models.base import utcnow
 from models.enums import OrganisationKind, StatementKind, Visibility
 
@@ -431,7 +431,7 @@ def list_organisations(
     del viewer  # summaries show nothing private
     within = None
     if territory is not None:
-        within = working_on(territory_service.resolve_ref(session, territory))
+        within = repository.working_on(territory_service.resolve_ref(session, territory))
     query = repository.organisations(
         q=q, kind=kind, legal_form=legal_form.strip() if legal_form else None, within=within
     )
@@ -606,35 +606,6 @@ def delete_statement(
     change(org)
     _flush(session)
     matching.organisation_written(session, org, encoded=encoded)
-
-
-_CHILD_COLUMN = {
-    "commune": Territory.commune_code,
-    "epci": Territory.epci_code,
-    "departement": Territory.departement_code,
-    "region": Territory.region_code,
-}
-
-
-def working_on(target: Territory) -> Select[tuple[int]]:
-    """Ids of organisations working inside `target`, on a territory that contains it, or on
-    an EPCI that reaches into it (the Métropole d'Aix-Marseille-Provence counts for the Var)."""
-    place = territory_service.place_of(target)
-    conditions: list[ColumnElement[bool]] = [
-        (Territory.level == level) & (Territory.code == code) for level, code in place.ancestors
-    ]
-    child_column = _CHILD_COLUMN.get(target.level.value)
-    if child_column is not None:
-        conditions.append(child_column == target.code)
-    if child_column is not None and target.level.value in ("departement", "region"):
-        reaching = select(Territory.epci_code).where(
-            Territory.level == "commune", child_column == target.code
-        )
-        conditions.append((Territory.level == "epci") & Territory.code.in_(reaching))
-    territory_ids = select(Territory.id).where(or_(*conditions))
-    return select(organisation_territories.c.organisation_id).where(
-        organisation_territories.c.territory_id.in_(territory_ids)
-    )
 
 
 def summary(org: Organisation) -> OrganisationSummary:

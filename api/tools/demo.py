@@ -17,6 +17,7 @@ from api.kit.errors import InvalidInput
 from api.matching.engine import MatchingEngine, reindex
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import upsert_fixture_organisation
+from api.territories import referential
 from api.territories import service as territory_service
 from matcher.text import content_hash
 from models import Account, Call, CallRequirement, Organisation
@@ -165,10 +166,10 @@ def demo_tokens(session: Session) -> list[DemoToken]:
     return tokens
 
 
-def ensure_territories(session: Session, fixtures_dir: Path) -> territory_service.LoadReport | None:
+def ensure_territories(session: Session, fixtures_dir: Path) -> referential.LoadReport | None:
     """Load the referential unless it is already there at the shipped revision (an older
     one is refreshed in place: organisations keep their territories)."""
-    path = fixtures_dir / territory_service.REFERENTIAL_FILE
-    if territory_service.referential_is_current(session, path):
+    path = fixtures_dir / referential.REFERENTIAL_FILE
+    if referential.referential_is_current(session, path):
         return None
-    return territory_service.load_territories(session, path)
+    return referential.load_territories(session, path)

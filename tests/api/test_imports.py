@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli_app
 from api.imports import commands as import_commands
 from api.imports.formats import COLUMNS, XLSX_MEDIA_TYPE, read_table, write_csv
-from api.imports.service import group_rows, territory_tokens
+from api.imports.rows import group_rows, territory_tokens
 from api.kit import commands as kit_commands
 from api.kit.settings import get_settings
 from models import Embedding, Organisation, Statement

@@ -770,7 +770,7 @@ class TestBothDatabasesAgree(OnDemoNetwork):
         snapshot = matching.snapshot(session)
         scorer = matching.scorer(session, snapshot)
         if isinstance(scorer, NumpyDenseScorer):
-            pytest.skip("PostgreSQL's scorer")
+            pytest.skip(reason="tests PostgreSQL's scorer; SQLite scores with numpy")
         assert isinstance(scorer, PgDenseScorer)
         assert scorer.memory is not None
         scorer.exact_below = 0

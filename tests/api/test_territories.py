@@ -314,7 +314,7 @@ class TestReferentialRevision:
     def test_a_database_of_an_older_revision_is_refreshed(self, session: Session) -> None:
         from sqlalchemy import delete, func, select
 
-        from api.territories.service import REFERENTIAL_FILE, referential_is_current
+        from api.territories.referential import REFERENTIAL_FILE, referential_is_current
         from api.tools.demo import ensure_territories
         from models import FormerCommune, ReferentialVersion
         from tests.conftest import FIXTURES
