@@ -387,6 +387,8 @@ def compose_consortia(
         if candidate is None or set(candidate.members) in seen:
             break
         found.append(candidate)
+    # Greedy under more exclusions may do better than greedy without them: best first.
+    found.sort(key=lambda f: -f.value)
     return [_describe(problem, prepared.objective, f, options) for f in found]
 
 

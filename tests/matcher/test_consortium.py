@@ -395,12 +395,13 @@ def brute_force(p: ConsortiumProblem, options: ConsortiumOptions) -> float:
     return best
 
 
-def compare(seeds: Sequence[int]) -> tuple[list[float], int]:
+def compare(seeds: Sequence[int], **changes: object) -> tuple[list[float], int]:
     """Greedy / optimum on each feasible instance, and how many were infeasible (both
     must then raise the same error)."""
     ratios, infeasible = [], 0
     for seed in seeds:
         p, options = random_instance(np.random.default_rng(seed))
+        options = replace(options, **changes)  # type: ignore[arg-type]
         try:
             greedy = compose_consortia(p, options)[0]
         except CompositionError as error:
@@ -451,3 +452,22 @@ class TestAgainstExhaustiveSearch:
         assert worst >= GUARANTEE
         assert len(ratios) > 1000
         assert optimal >= 0.8  # a regression floor, well under what is measured
+
+    def test_stopping_the_leads_early_keeps_the_guarantee(self) -> None:
+        ratios, _ = compare(range(400), seed_budget=1)
+        assert min(ratios) >= GUARANTEE
+
+    def test_alternatives_are_valid_distinct_and_best_first(self) -> None:
+        for seed in range(400):
+            p, options = random_instance(np.random.default_rng(seed))
+            options = replace(options, alternatives=3)
+            try:
+                proposals = compose_consortia(p, options)
+            except CompositionError:
+                continue
+            for proposal in proposals:
+                check_valid(proposal, p, options)
+            memberships = [frozenset(x.member_ids) for x in proposals]
+            assert len(set(memberships)) == len(memberships), seed
+            scores = [x.score for x in proposals]
+            assert scores == sorted(scores, reverse=True), seed
