@@ -15,22 +15,35 @@ lead is chosen; a bonus on *every* new pair would reward two members only togeth
 (supermodular), for which greedy has no guarantee.
 
 Search. For each candidate lead ℓ (every allowed landlord, or the one imposed), greedy
-with lazy evaluation (Minoux 1978) fills the free slots from the core {ℓ} ∪ include; the
-best of these runs wins. For a fixed lead, Φ is monotone submodular in the free members,
-so each run reaches at least (1 − 1/e) of the best consortium with that lead (Nemhauser,
-Wolsey & Fisher 1978, for a cardinality constraint; here the free slots), and the best
-run at least (1 − 1/e) of the best consortium with any landlord lead: the "at least one
-landlord, as lead" constraint is met by enumerating the lead instead of spending a greedy
-slot on it. With many landlords, `seed_budget` stops the enumeration only once the best
-run is within (1 − 1/e) of an upper bound on every untried lead's consortia, so the
-guarantee holds there too (see `matcher.consortium_search.LeadSearch`).
+with lazy evaluation (Minoux 1978: a gain computed at an earlier step bounds the gain
+now, so most candidates need no new evaluation) fills the free slots from the core
+K = {ℓ} ∪ include; the best of these runs wins. The facility-location term is monotone
+submodular (Cornuéjols, Fisher & Nemhauser 1977) and, for a fixed lead, the bonuses are
+modular and non-negative, so g(T) = Φ(K ∪ T, ℓ) − Φ(K, ℓ) is monotone submodular with
+g(∅) = 0 and greedy over the k − |K| free slots gives (Nemhauser, Wolsey & Fisher 1978)
+
+    Φ(G) ≥ Φ(K) + (1 − 1/e) · (OPT_ℓ − Φ(K)) ≥ (1 − 1/e) · OPT_ℓ,
+
+OPT_ℓ being the best consortium led by ℓ. The best run over the leads is therefore within
+(1 − 1/e) of the best consortium with any landlord lead. The "at least one landlord, as
+lead" constraint is met by enumerating the lead rather than by reserving a greedy slot
+for a landlord: filling the other slots first and a landlord last only guarantees 1/2
+(two slots, the best free member worthless beside the only landlord). With many
+landlords, `seed_budget` stops the enumeration (leads by decreasing value of their own)
+only once the best run reaches (1 − 1/e) of an upper bound on every consortium
+(`consortium_search.upper_bound`), so the guarantee holds there too; it also stops once
+the best reaches that bound (it is then optimal).
 
 Alternatives. The first consortium is the best found. Each next one is composed again
 without the leads of the earlier ones (so each is carried by another landlord and never
 holds an earlier lead); when the lead cannot change (imposed, or no other landlord), it
 is composed again without each free member of the previous one in turn, keeping the best
 result not already returned. Every consortium returned differs in membership from the
-earlier ones; fewer than `alternatives` come back when no other one exists.
+others; they come best first, and fewer than `alternatives` come back when no other one
+exists.
+
+Cost: per lead, each step computes gains by vectorised blocks, at worst n × r
+subtractions; runs the alternatives' exclusions did not touch are reused.
 """
 
 from __future__ import annotations
@@ -56,7 +69,6 @@ from matcher.consortium_errors import (
     TooManyImposed,
 )
 from matcher.consortium_search import (
-    BoolArray,
     FloatArray,
     Found,
     IntArray,
@@ -70,7 +82,7 @@ from matcher.consortium_search import (
 # on the evaluation set, (need, organisation) pairs below 0.1 are relevant 1.6 % of the
 # time, against 12 % above it. It applies when the similarities are those calibrated
 # probabilities (a requirement read as a need against competencies, as the call ranking
-# scores them); the API passes its setting.
+# scores them); the API should pass its setting (Settings.partner_strong_reason).
 UNCOVERED_BELOW = 0.1
 
 
@@ -83,7 +95,7 @@ class Candidate:
     interested: bool = False  # it marked the call « intéressé »
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConsortiumProblem:
     """A call's candidates and how well each covers each requirement.
 
@@ -492,7 +504,6 @@ def _describe(
 
 __all__ = [
     "UNCOVERED_BELOW",
-    "BoolArray",
     "Candidate",
     "ConsortiumOptions",
     "ConsortiumProblem",
