@@ -20,10 +20,12 @@ from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers
+from api.kit.mail import mailer_for
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
 from api.organisations import endpoints as organisation_endpoints
+from api.subscriptions import endpoints as subscription_endpoints
 from api.territories import endpoints as territory_endpoints
 from matcher.encoders import QUERY
 from models.db import for_writes, make_engine, make_session_factory
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.session_factory = make_session_factory(engine)
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
+    app.state.mailer = mailer_for(settings)
     install_error_handlers(app)
     install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
@@ -88,6 +91,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(account_endpoints.router)
     app.include_router(audit_endpoints.router)
     app.include_router(import_endpoints.router)
+    app.include_router(subscription_endpoints.router)
+    app.include_router(subscription_endpoints.pages)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
