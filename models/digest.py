@@ -56,3 +56,22 @@ class DigestDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     subscription: Mapped[DigestSubscription] = relationship(back_populates="deliveries")
+
+
+class CallDismissal(Base):
+    """A call an organisation marked « pas pertinent » (from its digest, or the API): kept
+    out of its next digests and of its ranked calls."""
+
+    __tablename__ = "call_dismissals"
+    __table_args__ = (UniqueConstraint("organisation_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    # The subscription whose digest link did it (None: through the API).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digest_subscriptions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
