@@ -54,6 +54,14 @@ class DigestDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # Claimed before sending (committed), completed after: a run killed in between leaves
+    # it pending, and the next run sends it again under the same Message-ID.
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What the digest held: [{"call_id", "status": new|changed|reminder|interested}], so the
+    # next weeks know what was already sent.
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     subscription: Mapped[DigestSubscription] = relationship(back_populates="deliveries")
 

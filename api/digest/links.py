@@ -18,6 +18,7 @@ from models.digest import DigestSubscription
 
 UNSUBSCRIBE = "digest-unsubscribe"
 DISMISS = "digest-dismiss"
+VIEW = "digest-view"
 MAX_TOKEN = 500  # characters; a real token is about 60–90
 
 
@@ -30,6 +31,7 @@ class LinkTarget:
     subscription_id: int
     email: str
     call_id: int | None = None
+    week: str | None = None
 
 
 def unsubscribe_url(settings: Settings, sub: DigestSubscription) -> str:
@@ -43,6 +45,12 @@ def unsubscribe_url(settings: Settings, sub: DigestSubscription) -> str:
 def dismiss_url(settings: Settings, sub: DigestSubscription, call_id: int) -> str:
     token = Signer(settings, DISMISS).sign({"s": sub.id, "e": sub.email, "c": call_id})
     return f"{settings.base_url}/digests/dismiss?token={token}"
+
+
+def view_url(settings: Settings, sub: DigestSubscription, week: str) -> str:
+    """The web view of a subscription's digest of `week`, readable without signing in."""
+    token = Signer(settings, VIEW).sign({"s": sub.id, "e": sub.email, "w": week})
+    return f"{settings.base_url}/digests/{sub.organisation_id}/{week}?token={token}"
 
 
 def read(settings: Settings, purpose: str, token: str) -> LinkTarget:
@@ -59,4 +67,12 @@ def read(settings: Settings, purpose: str, token: str) -> LinkTarget:
         raise bad
     if purpose == DISMISS and not isinstance(call_id, int):
         raise bad
-    return LinkTarget(sub_id, email, call_id if isinstance(call_id, int) else None)
+    week = payload.get("w")
+    if purpose == VIEW and not isinstance(week, str):
+        raise bad
+    return LinkTarget(
+        sub_id,
+        email,
+        call_id if isinstance(call_id, int) else None,
+        week if isinstance(week, str) else None,
+    )

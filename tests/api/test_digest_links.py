@@ -148,6 +148,4 @@ class TestNotRelevant:
         session.flush()
         response = anonymous_client.post(url)
         assert response.status_code == 400
-        assert "n'existe plus" in response.text.replace(
-            "&#39;", "'"
-        )
+        assert "n'existe plus" in response.text.replace("&#39;", "'")
