@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from api.consortia import service
 from api.consortia.fit import CallFit, get_call_fit
@@ -31,6 +31,7 @@ router = APIRouter(
     prefix="/api/v1/consortia", tags=["consortiums"], responses=problem_responses(401, 403, 422)
 )
 CallFitDep = Annotated[CallFit, Depends(get_call_fit)]
+ConsortiumId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("", response_model=ConsortiumPage, openapi_extra=access(Access.signed_in))
@@ -67,7 +68,9 @@ def reasons() -> list[ReasonOut]:
     responses=problem_responses(404),
     openapi_extra=access(Access.signed_in),
 )
-def get_consortium(session: SessionDep, viewer: ViewerDep, consortium_id: int) -> ConsortiumOut:
+def get_consortium(
+    session: SessionDep, viewer: ViewerDep, consortium_id: ConsortiumId
+) -> ConsortiumOut:
     """Un consortium : membres, chef de file, couverture des exigences, revues, statut,
     version et statuts suivants possibles."""
     consortium = service.get_consortium(session, consortium_id, viewer)
@@ -84,7 +87,7 @@ def change_consortium(
     session: SessionDep,
     viewer: ViewerDep,
     fit: CallFitDep,
-    consortium_id: int,
+    consortium_id: ConsortiumId,
     change: ConsortiumChange,
 ) -> ConsortiumOut:
     """Changer les membres ou le chef de file (couverture recalculée ; version exigée)."""
@@ -100,7 +103,7 @@ def change_consortium(
     openapi_extra=access(Access.coordinator),
 )
 def review_consortium(
-    session: SessionDep, viewer: ViewerDep, consortium_id: int, review: ReviewIn
+    session: SessionDep, viewer: ViewerDep, consortium_id: ConsortiumId, review: ReviewIn
 ) -> ConsortiumOut:
     """Approuver, rejeter ou demander des modifications (motif, commentaire, version)."""
     consortium = service.review_consortium(session, consortium_id, review, viewer)
@@ -114,7 +117,7 @@ def review_consortium(
     openapi_extra=access(Access.coordinator),
 )
 def change_status(
-    session: SessionDep, viewer: ViewerDep, consortium_id: int, data: StatusIn
+    session: SessionDep, viewer: ViewerDep, consortium_id: ConsortiumId, data: StatusIn
 ) -> ConsortiumOut:
     """Partenaires contactés (depuis approved) ou retour en revue (depuis changes_requested)."""
     consortium = service.change_status(session, consortium_id, data, viewer)
@@ -128,7 +131,7 @@ def change_status(
     openapi_extra=access(Access.coordinator),
 )
 def record_outcome(
-    session: SessionDep, viewer: ViewerDep, consortium_id: int, data: OutcomeIn
+    session: SessionDep, viewer: ViewerDep, consortium_id: ConsortiumId, data: OutcomeIn
 ) -> ConsortiumOut:
     """Candidature déposée, lauréate (montant en euros) ou non retenue, avec sa date."""
     consortium = service.record_outcome(session, consortium_id, data, viewer)

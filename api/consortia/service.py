@@ -5,7 +5,8 @@ statuses)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,16 +108,21 @@ def _move(consortium: Consortium, target: ConsortiumStatus) -> None:
     consortium.status = target
 
 
-def _flush(session: Session, consortium: Consortium) -> Consortium:
-    """Write now, so that a concurrent writer that got there first is a 409, not a 500."""
+@contextmanager
+def _writing(session: Session, consortium: Consortium) -> Iterator[None]:
+    """Make the changes of the block (no autoflush inside it), then write them: a
+    concurrent writer that got there first (the row's version moved under us) is a 409
+    (the request's transaction is then rolled back), not a 500."""
+    consortium_id = consortium.id  # the row is unreadable once the flush failed
+    with session.no_autoflush:
+        yield
     try:
         session.flush()
     except StaleDataError as exc:
         raise Conflict(
-            f"Le consortium n° {consortium.id} vient d'être modifié par quelqu'un d'autre : "
+            f"Le consortium n° {consortium_id} vient d'être modifié par quelqu'un d'autre : "
             "relisez-le avant de recommencer."
         ) from exc
-    return consortium
 
 
 def change_consortium(
@@ -158,10 +164,11 @@ def change_consortium(
         members.insert(0, lead)
     call = call_of(session, consortium)
     _, proposal = composition.evaluate(session, call, members, lead, fit=fit, besides=consortium.id)
-    composition.apply(consortium, call, members, lead, proposal)
-    if consortium.status == ConsortiumStatus.changes_requested:
-        _move(consortium, ConsortiumStatus.proposed)
-    return _flush(session, consortium)
+    with _writing(session, consortium):
+        composition.apply(consortium, call, members, lead, proposal)
+        if consortium.status == ConsortiumStatus.changes_requested:
+            _move(consortium, ConsortiumStatus.proposed)
+    return consortium
 
 
 def review_consortium(
@@ -187,18 +194,19 @@ def review_consortium(
                 {"loc": ["body", "comment"], "msg": "Commentaire obligatoire.", "type": "missing"}
             ],
         )
-    _move(consortium, DECISION_STATUS[data.decision])
-    if data.decision != ReviewDecision.request_changes:
-        consortium.decided_at = utcnow()
-    consortium.reviews.append(
-        ConsortiumReview(
-            account_id=viewer.account_id,
-            decision=data.decision,
-            reason_code=data.reason_code.value if data.reason_code else None,
-            comment=(data.comment or "").strip() or None,
+    with _writing(session, consortium):
+        _move(consortium, DECISION_STATUS[data.decision])
+        if data.decision != ReviewDecision.request_changes:
+            consortium.decided_at = utcnow()
+        consortium.reviews.append(
+            ConsortiumReview(
+                account_id=viewer.account_id,
+                decision=data.decision,
+                reason_code=data.reason_code.value if data.reason_code else None,
+                comment=(data.comment or "").strip() or None,
+            )
         )
-    )
-    return _flush(session, consortium)
+    return consortium
 
 
 def change_status(
@@ -208,9 +216,10 @@ def change_status(
     (stale version, illegal transition)."""
     consortium = get_consortium(session, consortium_id, viewer)
     _check_version(consortium, data.version)
-    _move(consortium, ConsortiumStatus(data.status))
-    consortium.updated_at = utcnow()
-    return _flush(session, consortium)
+    with _writing(session, consortium):
+        _move(consortium, ConsortiumStatus(data.status))
+        consortium.updated_at = utcnow()
+    return consortium
 
 
 def record_outcome(
@@ -228,22 +237,23 @@ def record_outcome(
                 {"loc": ["body", "amount"], "msg": "Montant inattendu.", "type": "value_error"}
             ],
         )
-    _move(consortium, ConsortiumStatus(data.status))
-    if data.status == ConsortiumStatus.submitted:
-        consortium.submitted_on = data.on
-    else:
-        if consortium.submitted_on is not None and data.on < consortium.submitted_on:
-            raise InvalidInput(
-                f"La décision ({data.on.isoformat()}) ne peut précéder le dépôt "
-                f"({consortium.submitted_on.isoformat()}).",
-                errors=[
-                    {
-                        "loc": ["body", "on"],
-                        "msg": "Date antérieure au dépôt.",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        consortium.outcome_on = data.on
-        consortium.outcome_amount = data.amount
-    return _flush(session, consortium)
+    with _writing(session, consortium):
+        _move(consortium, ConsortiumStatus(data.status))
+        if data.status == ConsortiumStatus.submitted:
+            consortium.submitted_on = data.on
+        else:
+            if consortium.submitted_on is not None and data.on < consortium.submitted_on:
+                raise InvalidInput(
+                    f"La décision ({data.on.isoformat()}) ne peut précéder le dépôt "
+                    f"({consortium.submitted_on.isoformat()}).",
+                    errors=[
+                        {
+                            "loc": ["body", "on"],
+                            "msg": "Date antérieure au dépôt.",
+                            "type": "value_error",
+                        }
+                    ],
+                )
+            consortium.outcome_on = data.on
+            consortium.outcome_amount = data.amount
+    return consortium
