@@ -2,7 +2,7 @@
 
 Revision ID: 0012_consortium_outcome
 Revises: 0011_delivery_claims
-Create Date: 2026-12-02 09:00:00
+Create Date: 2026-12-01 10:30:00
 
 The coordinator's review records when a consortium was approved or rejected
 (`decided_at`); its outcome records when the answer was filed (`submitted_on`) and when
