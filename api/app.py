@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.consortia import endpoints as consortium_endpoints
 from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(subscription_endpoints.router)
     app.include_router(subscription_endpoints.pages)
     app.include_router(digest_pages.router)
+    app.include_router(consortium_endpoints.router)
+    app.include_router(consortium_endpoints.impact_router)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
