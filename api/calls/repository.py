@@ -118,7 +118,7 @@ def calls(
     legal_form: str | None = None,
     deadline_before: date | None = None,
     deadline_after: date | None = None,
-) -> Select[tuple[Call]]:
+) -> Select[Any]:
     """Calls the filters keep: status read on `today`; each word of `q` among the folded
     words of title, funders, description, themes and aid types; a territory condition
     (`touching`); a theme (folded, exact); open to a kind or a legal form; the deadline on or

@@ -296,7 +296,7 @@ class CallOut(CallSummary):
 class CallSort(StrEnum):
     deadline = "deadline"
     deadline_desc = "-deadline"
-    title = "title"
+    title_asc = "title"
     title_desc = "-title"
     created_at = "created_at"
     created_at_desc = "-created_at"

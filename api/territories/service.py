@@ -282,7 +282,7 @@ _CHILD_COLUMN = {
 }
 
 
-def overlapping(target: Territory, place: Place | None = None) -> Select[tuple[int]]:
+def overlapping(target: Territory, place: Place | None = None) -> Select[Any]:
     """Ids of the territories that share ground with `target`: those that contain it (the
     ancestors of its `place`, by default `place_of(target)`; with `places_of`'s, also the
     départements and régions an EPCI across them touches), those inside it, and the EPCIs
