@@ -54,7 +54,8 @@ def list_calls(
             alias="status",
             description="open (the default: open, deadline today or later or none), closed "
             "(closed by hand, or past its deadline: kept, but in no other listing), draft "
-            "(the coordination's only), archived, or any (all but drafts for members).",
+            "(the coordination's only), archived (in no other listing), or any (all but "
+            "archived ones; drafts for the coordination only).",
         ),
     ] = CallState.open,
     q: Annotated[

@@ -57,7 +57,7 @@ def _passed(today: date) -> ColumnElement[bool]:
 
 def state_is(state: CallState, today: date) -> ColumnElement[bool]:
     """Calls whose status, read on `today`, is `state`: open means open and not past its
-    deadline; closed, closed by hand or open past its deadline."""
+    deadline; closed, closed by hand or open past its deadline; any, all but archived."""
     if state == CallState.open:
         return and_(Call.status == CallStatus.open, ~_passed(today))
     if state == CallState.closed:
@@ -69,7 +69,7 @@ def state_is(state: CallState, today: date) -> ColumnElement[bool]:
         return Call.status == CallStatus.draft
     if state == CallState.archived:
         return Call.status == CallStatus.archived
-    return Call.id.is_not(None)
+    return Call.status != CallStatus.archived
 
 
 def _facet(name: str) -> ColumnElement[bool]:

@@ -42,6 +42,7 @@ from api.calls.schemas import (
     RequirementOut,
     check_dates,
 )
+from api.calls.vocabulary import canonical_legal_form
 from api.kit.deps import Reader
 from api.kit.errors import Conflict, InvalidInput, NotFound
 from api.kit.pagination import (
@@ -477,7 +478,7 @@ def list_calls(
         territory=touching,
         theme=theme,
         kind=kind,
-        legal_form=legal_form.strip() if legal_form else None,
+        legal_form=canonical_legal_form(legal_form) if legal_form else None,
         deadline_before=deadline_before,
         deadline_after=deadline_after,
     )
