@@ -47,11 +47,12 @@ class ImportRefused(InvalidInput):
 
 
 def _where(problem: Problem) -> str:
+    record = problem.unit == "record"
     parts = []
     if problem.row is not None:
-        parts.append(f"ligne {problem.row}")
+        parts.append(f"{'enregistrement' if record else 'ligne'} {problem.row}")
     if problem.column is not None:
-        parts.append(f"colonne {problem.column}")
+        parts.append(f"{'champ' if record else 'colonne'} {problem.column}")
     return (", ".join(parts).capitalize() + " : ") if parts else ""
 
 
