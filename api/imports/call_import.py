@@ -30,7 +30,7 @@ from api.accounts.principal import Principal
 from api.calls import repository as call_repository
 from api.calls import service as call_service
 from api.calls.schemas import FRANCE
-from api.imports.call_records import CallRecord, read_records
+from api.imports.call_records import PROBLEM_ORDER, CallRecord, read_records
 from api.imports.formats import FileProblems, Problem
 from api.imports.rows import ImportRefused
 from api.imports.schemas import CallImportReport, CallOutcome, ImportedCall
@@ -180,7 +180,7 @@ def plan_calls(
                 record.problem("Le périmètre est obligatoire pour créer l'appel.", "perimeter")
             )
     if problems:
-        raise ImportRefused(problems)
+        raise ImportRefused(problems, PROBLEM_ORDER)
     return plans
 
 
@@ -288,7 +288,7 @@ def import_calls(
     try:
         records, problems, fmt = read_records(data, source)
     except FileProblems as exc:
-        raise ImportRefused(exc.problems) from exc
+        raise ImportRefused(exc.problems, PROBLEM_ORDER) from exc
     encoded: dict[tuple[str, str], FloatMatrix] = {}
     if dry_run:
         plans = plan_calls(session, records, problems)

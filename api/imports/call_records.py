@@ -121,6 +121,23 @@ _JSON_FIELDS = {
     "external_id": "id",
 }
 
+# The order problems are listed in, within a row or a record.
+PROBLEM_ORDER: tuple[str, ...] = (
+    *CALL_COLUMNS,
+    "id",
+    "name",
+    "financers",
+    "description",
+    "eligibility",
+    "perimeter",
+    "targeted_audiences",
+    "aid_types",
+    "start_date",
+    "submission_deadline",
+    "origin_url",
+    "categories",
+)
+
 # Perimeters catalogues name that are no territory of the referential: all of France (a
 # European call is open everywhere in France), and the régions of the mainland or overseas.
 _METROPOLE = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
