@@ -4,6 +4,7 @@ today), filtered, sorted, paged, changed (each change logged) and archived."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,14 +14,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.calls import service as call_service
+from api.calls.schemas import CallIn
 from api.kit.deps import get_today
+from api.kit.settings import Settings
+from api.matching import engine as matching_engine
 from api.matching.engine import MatchingEngine
+from matcher.encoders import PASSAGE
 from matcher.index import REQUIREMENT
-from matcher.text import content_hash
+from matcher.text import content_hash, fold
 from models import Call, CallChange, Embedding
 from models.enums import AccountRole
 from tests.conftest import bearer
 from tests.factories import make_organisation
+from tests.fakes import FakeEncoder
 
 CALLS = "/api/v1/calls"
 TODAY = date(2027, 3, 15)
@@ -533,3 +540,40 @@ class TestArchive:
         assert client.delete(f"{CALLS}/{call['id']}").status_code == 204
         assert session.get(Call, call["id"]) is not None
         assert client.delete(f"{CALLS}/999999").status_code == 404
+
+
+class TestRequirementEmbeddings:
+    def test_requirements_are_read_as_passages_encoded_before_the_write_once_per_text(
+        self, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        fake = FakeEncoder("fake-aware", 16, role_aware=True)
+        monkeypatch.setattr(matching_engine, "dense_encoder", lambda model: fake)
+        engine = MatchingEngine(settings.model_copy(update={"thesaurus": ""}))
+        texts = ["Un bailleur qui met le foncier à disposition", "Une association d'animation"]
+        call = call_service.create_call(
+            session,
+            lambda: nullcontext(session),
+            engine,
+            CallIn.model_validate(payload(requirements=texts)),
+        )
+        assert [role for role, _ in fake.calls] == [PASSAGE]
+        assert sorted(map(fold, fake.calls[0][1])) == sorted(map(fold, texts))
+        stored = session.scalars(
+            select(Embedding.content_hash).where(
+                Embedding.model == engine.space, Embedding.role == REQUIREMENT
+            )
+        ).all()
+        assert set(stored) == {r.content_hash for r in call.requirements}
+        # A second call sharing a requirement encodes only the new one.
+        fake.calls.clear()
+        call_service.create_call(
+            session,
+            lambda: nullcontext(session),
+            engine,
+            CallIn.model_validate(
+                payload(title="Autre appel", requirements=[texts[0], "Un suivi"])
+            ),
+        )
+        assert [(role, [fold(t) for t in read]) for role, read in fake.calls] == [
+            (PASSAGE, ["un suivi"])
+        ]
