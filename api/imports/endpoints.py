@@ -158,7 +158,7 @@ _CALLS_BODY: dict[str, Any] = {
         "or a spreadsheet, CSV (UTF-8 or Windows-1252, ';' or ',' separators) or XLSX (first "
         "sheet), one call per row, header in row 1 (columns: see the README).",
         "content": {
-            JSON_MEDIA_TYPE: {"schema": {"type": "object"}},
+            JSON_MEDIA_TYPE: {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
             CSV_MEDIA_TYPE: {"schema": _FILE_SCHEMA},
             XLSX_MEDIA_TYPE: {"schema": _FILE_SCHEMA},
         },
@@ -169,7 +169,7 @@ _CALLS_BODY: dict[str, Any] = {
 @router.post(
     "/imports/calls",
     response_model=CallImportReport,
-    responses=problem_responses(413, 415, 422),
+    responses=problem_responses(409, 413, 415, 422),
     openapi_extra={**access(Access.coordinator, costly=True), **_CALLS_BODY},
 )
 def import_calls(
