@@ -134,3 +134,23 @@ _audience(
     [],
 )
 _audience(("Recherche", "researcher"), [OrganisationKind.research], [])
+
+
+def open_to(
+    eligible_kinds: Iterable[str],
+    eligible_legal_forms: Iterable[str],
+    kind: OrganisationKind | str,
+    legal_form: str | None,
+) -> bool:
+    """Whether a call with these eligibility lists is open to an organisation of `kind` and
+    `legal_form`: both lists empty, to everyone; else to a listed kind *or* a listed legal
+    form (Hlm forms compared however they are spelt: "SA d'HLM" is ESH). The call
+    listing's `kind` and `legal_form` filters keep the calls open to *some* organisation of
+    a kind or form; this is the test for one organisation (eligibility, issue 10 point 3)."""
+    kinds = {str(k) for k in eligible_kinds}
+    forms = {name_key(canonical_legal_form(f)) for f in eligible_legal_forms}
+    if not kinds and not forms:
+        return True
+    if OrganisationKind(kind).value in kinds:
+        return True
+    return legal_form is not None and name_key(canonical_legal_form(legal_form)) in forms

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.calls import service as call_service
 from api.calls.schemas import CallIn
+from api.calls.vocabulary import open_to
 from api.kit.deps import get_today
 from api.kit.settings import Settings
 from api.matching import engine as matching_engine
@@ -577,3 +578,22 @@ class TestRequirementEmbeddings:
         assert [(role, [fold(t) for t in read]) for role, read in fake.calls] == [
             (PASSAGE, ["un suivi"])
         ]
+
+
+class TestOpenTo:
+    @pytest.mark.parametrize(
+        ("kinds", "forms", "kind", "legal_form", "expected"),
+        [
+            ([], [], "company", None, True),
+            (["association"], ["OPH", "ESH"], "association", "Association loi 1901", True),
+            (["association"], ["OPH", "ESH"], "landlord", "SA d'HLM", True),
+            (["association"], ["OPH", "ESH"], "landlord", "Coopérative Hlm", False),
+            (["landlord"], [], "landlord", None, True),
+            ([], ["SEM"], "company", "SAEM", True),
+            ([], ["SEM"], "public_body", None, False),
+        ],
+    )
+    def test_a_listed_kind_or_a_listed_legal_form(
+        self, kinds: list[str], forms: list[str], kind: str, legal_form: str | None, expected: bool
+    ) -> None:
+        assert open_to(kinds, forms, kind, legal_form) is expected

@@ -146,7 +146,7 @@ class TestCallsCatalogue:
     def test_a_funder_becomes_the_funders_list_and_keys_are_derived(
         self, scratch_engine: Engine
     ) -> None:
-        migrate.upgrade(scratch_engine, "0010_call_dismissals")
+        migrate.upgrade(scratch_engine, "0012_consortium_outcome")
         with scratch_engine.begin() as conn:
             conn.execute(
                 text(
@@ -158,7 +158,7 @@ class TestCallsCatalogue:
                 ),
                 {"title": unicodedata.normalize("NFD", "Appel « Jardins partagés »")},
             )
-        migrate.upgrade(scratch_engine, "0011_calls_catalogue")
+        migrate.upgrade(scratch_engine, "0013_calls_catalogue")
         with scratch_engine.connect() as conn:
             row = conn.execute(
                 text("SELECT title, funders, title_key, search_key, facets, nationwide FROM calls")
@@ -170,7 +170,7 @@ class TestCallsCatalogue:
         assert search_key == "appel jardins partages region sud des potagers jardins partages"
         assert facets == "|theme:jardins partages|form:oph|"
         assert not nationwide
-        migrate.downgrade(scratch_engine, "0010_call_dismissals")
+        migrate.downgrade(scratch_engine, "0012_consortium_outcome")
         with scratch_engine.connect() as conn:
             assert conn.scalar(text("SELECT funder FROM calls")) == "Région Sud"
         assert "call_changes" not in inspect(scratch_engine).get_table_names()

@@ -1,7 +1,7 @@
 """calls catalogue: several funders, aid types, nationwide perimeter, derived keys, changes
 
-Revision ID: 0011_calls_catalogue
-Revises: 0010_call_dismissals
+Revision ID: 0013_calls_catalogue
+Revises: 0012_consortium_outcome
 Create Date: 2026-12-02 10:00:00
 
 - `calls.funders` (a JSON list) replaces `calls.funder` (its value becomes the list's one
@@ -24,8 +24,8 @@ from alembic import op
 
 from matcher.text import name_key
 
-revision: str = "0011_calls_catalogue"
-down_revision: str | None = "0010_call_dismissals"
+revision: str = "0013_calls_catalogue"
+down_revision: str | None = "0012_consortium_outcome"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
