@@ -2,7 +2,7 @@
 
 from models.account import Account, ApiToken, AuditEvent, account_organisations
 from models.base import Base
-from models.call import Call, CallRequirement, call_territories
+from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import CallDismissal, DigestDelivery, DigestSubscription
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Call",
+    "CallChange",
     "CallDismissal",
     "CallRequirement",
     "Consortium",
