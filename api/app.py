@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.calls import fit_endpoints as call_fit_endpoints
 from api.consortia import endpoints as consortium_endpoints
 from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(digest_pages.router)
     app.include_router(consortium_endpoints.router)
     app.include_router(consortium_endpoints.impact_router)
+    app.include_router(call_fit_endpoints.router)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
