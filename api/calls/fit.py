@@ -44,11 +44,10 @@ from matcher.consortium import (
     compose_consortia,
 )
 from matcher.consortium_errors import ImpossibleConsortium, InvalidComposition
-from matcher.eligibility import CallRules, eligible_mask, refusals
+from matcher.eligibility import CallRules, eligible_mask, overlaps, refusals
 from matcher.encoders import QUERY, FloatMatrix
 from matcher.index import NetworkIndex
 from matcher.snapshot import NetworkSnapshot
-from matcher.territory import shared_territory
 from models import Call, CallInterest, Consortium, ConsortiumMember, Organisation
 from models.enums import CallStatus, ConsortiumStatus, MemberRole, OrganisationKind
 
@@ -402,7 +401,11 @@ def list_interests(
     that organisation's view). A member names the organisation it acts for (optional when
     it belongs to one only) and sees, once that organisation has marked the call, the
     others interested on a territory overlapping its own (mutual reveal). Raises
-    NotFound, Forbidden, InvalidInput (a member of several organisations naming none)."""
+    NotFound, Forbidden, InvalidInput (a member of several organisations naming none).
+
+    Overlapping: a territory of one lies in, contains or overlaps a territory of the
+    other (as for eligibility); two communes of one EPCI do not overlap, an organisation
+    working on the EPCI overlaps both."""
     get_call(session, call_id)
     rows = session.scalars(
         select(CallInterest)
@@ -446,14 +449,17 @@ def list_interests(
             territories = {t.id: t for o in [own, *orgs.values()] for t in o.territories}
             places = territory_service.places_of(session, territories.values())
             own_places = [places[t.id] for t in own.territories]
+            own_keys = frozenset(p.key for p in own_places)
+            own_ancestors = frozenset(k for p in own_places for k in p.ancestors)
             shown = [
                 r
                 for r in others
                 if r.organisation_id in orgs
-                and shared_territory(
-                    own_places, [places[t.id] for t in orgs[r.organisation_id].territories]
+                and overlaps(
+                    [places[t.id] for t in orgs[r.organisation_id].territories],
+                    own_keys,
+                    own_ancestors,
                 )
-                is not None
             ]
     summaries = repository.organisations_to_show(session, [r.organisation_id for r in shown])
     return InterestPage(

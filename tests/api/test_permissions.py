@@ -64,6 +64,7 @@ def path_of(path: str, world: World, whose: str) -> str:
         "token_id": world.token_id,
         "subscription_id": 1,  # unknown or not: the rule is decided by organisation_id
         "consortium_id": 1,  # unknown or not visible: 404 past the rule
+        "call_id": 2**31 - 1,  # unknown: every call route's rule is decided before the call
         "code": "13001",
     }
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):
