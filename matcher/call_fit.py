@@ -95,9 +95,11 @@ def requirement_fit(
             fill_missing(np.asarray(profile_dense)[:, groups], calibration.profile_mean)
         )
         total = best + calibration.profile_weight * profile
-        if calibration.words_weight:
-            words = np.vstack([index.profile_word_similarity(t)[groups] for t in expanded])
-            total = total + calibration.words_weight * calibration.words_z(words)
+        if calibration.words_weight and index.words is not None:
+            if index.profile_words_t is not None:
+                rows = index.words.transform(expanded)
+                words = np.asarray((rows @ index.profile_words_t).toarray())[:, groups]
+                total = total + calibration.words_weight * calibration.words_z(words)
         finite = np.isfinite(best)
         sim_all[groups] = np.where(finite, calibration.probability(total), 0.0).T
         stmt_sim_all[groups] = np.where(finite, calibration.probability(best), 0.0).T

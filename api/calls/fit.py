@@ -167,23 +167,35 @@ def fit_call(session: Session, matching: MatchingEngine, call: Call) -> CallFit:
     return CallFit(call, snapshot, mask, fit)
 
 
-def _statement(index: NetworkIndex, statement_id: int) -> StatementBrief | None:
-    if statement_id < 0:
-        return None
+def _statements(index: NetworkIndex, ids: np.ndarray) -> dict[int, StatementBrief]:
+    """The competencies of the index with these ids (−1: none), by id, in one look-up."""
+    wanted = np.unique(ids[ids >= 0])
     table = index.tables["competency"]
-    row = int(table.positions([statement_id])[0])
-    return StatementBrief(id=statement_id, text=table.texts[row]) if row >= 0 else None
+    rows = table.positions(wanted)
+    return {
+        int(i): StatementBrief(id=int(i), text=table.texts[int(r)])
+        for i, r in zip(wanted.tolist(), rows.tolist(), strict=True)
+        if r >= 0
+    }
+
+
+def _statement(index: NetworkIndex, statement_id: int) -> StatementBrief | None:
+    return _statements(index, np.array([statement_id], dtype=np.int64)).get(statement_id)
 
 
 def _coverage(
-    matching: MatchingEngine, cf: CallFit, row: int, requirement_ids: Sequence[int]
+    matching: MatchingEngine,
+    cf: CallFit,
+    row: int,
+    requirement_ids: Sequence[int],
+    statements: dict[int, StatementBrief],
 ) -> list[RequirementCoverageOut]:
     threshold = matching.settings.partner_strong_reason
     fit = cf.fit
     return [
         RequirementCoverageOut(
             requirement_id=rid,
-            statement=_statement(cf.snapshot.index, int(fit.statements[row, r])),
+            statement=statements.get(int(fit.statements[row, r])),
             similarity=round(float(fit.similarity[row, r]), 4),
             statement_similarity=round(float(fit.statement_similarity[row, r]), 4),
             covered=bool(fit.similarity[row, r] >= threshold and fit.similarity[row, r] > 0),
@@ -208,11 +220,12 @@ def call_organisations(
     ids = [index.organisations[int(cf.fit.positions[i])].id for i in page]
     orgs = repository.organisations_to_show(session, ids)
     requirement_ids = [r.id for r in call.requirements]
+    statements = _statements(index, cf.fit.statements[page])
     items = []
     for i, org_id in zip(page.tolist(), ids, strict=True):
         if org_id not in orgs:  # deleted since the snapshot was built
             continue
-        coverage = _coverage(matching, cf, i, requirement_ids)
+        coverage = _coverage(matching, cf, i, requirement_ids, statements)
         items.append(
             EligibleOrganisationOut(
                 organisation=orgs[org_id],
