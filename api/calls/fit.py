@@ -5,7 +5,7 @@ schemas out."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -31,6 +31,9 @@ from api.calls.fit_schemas import (
     RequirementOut,
     StatementBrief,
 )
+from api.consortia.composition import apply
+from api.consortia.fit import Similarities
+from api.consortia.states import FORMED
 from api.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.matching import repository
 from api.matching.engine import MatchingEngine
@@ -49,17 +52,7 @@ from matcher.encoders import QUERY, FloatMatrix
 from matcher.index import NetworkIndex
 from matcher.snapshot import NetworkSnapshot
 from models import Call, CallInterest, Consortium, ConsortiumMember, Organisation
-from models.enums import CallStatus, ConsortiumStatus, MemberRole, OrganisationKind
-
-# Consortia that came to exist (the coordinator approved them, or further): their pairs
-# of members have worked together. Proposed, rejected or sent back ones have not.
-FORMED = (
-    ConsortiumStatus.approved,
-    ConsortiumStatus.contacted,
-    ConsortiumStatus.submitted,
-    ConsortiumStatus.won,
-    ConsortiumStatus.lost,
-)
+from models.enums import CallStatus, OrganisationKind
 
 # --- loading ---------------------------------------------------------------------------
 
@@ -492,12 +485,13 @@ def list_interests(
 
 def past_pairs(session: Session) -> set[tuple[int, int]]:
     """Pairs of organisations (smaller id first) that have been members of one formed
-    consortium (`FORMED`) together."""
+    consortium (`FORMED`: approved or later) together, whoever they are (the review's
+    `composition.past_pairs` names its organisations: here they are every candidate)."""
     members: dict[int, list[int]] = {}
     for consortium_id, organisation_id in session.execute(
         select(ConsortiumMember.consortium_id, ConsortiumMember.organisation_id)
         .join(Consortium, Consortium.id == ConsortiumMember.consortium_id)
-        .where(Consortium.status.in_(FORMED))
+        .where(Consortium.status.in_(list(FORMED)))
     ):
         members.setdefault(consortium_id, []).append(organisation_id)
     return {
@@ -517,46 +511,15 @@ def store_consortium(
     proposal: ConsortiumProposal,
     *,
     created_by: int | None,
-    status: ConsortiumStatus = ConsortiumStatus.proposed,
 ) -> Consortium:
-    """Store one proposal as a Consortium: its members (the lead with role lead, each
-    with the ids of the requirements it covers), coverage (mean, 0–1), score (Φ), and in
-    `scores` Φ's parts plus the coverage table (by requirement id), the uncovered
-    requirement ids and the new/repeated pair counts."""
-    requirement_ids = [r.id for r in call.requirements]
-    table = [
-        {
-            "requirement_id": requirement_ids[c.requirement],
-            "organisation_id": c.organisation_id,
-            "statement_id": c.statement_id,
-            "similarity": round(c.similarity, 4),
-            "covered": c.covered,
-        }
-        for c in proposal.coverage_table
-    ]
-    consortium = Consortium(
-        call_id=call.id,
-        status=status,
-        coverage=round(proposal.coverage, 4),
-        score=round(proposal.score, 4),
-        scores={
-            **{k: round(v, 4) for k, v in proposal.scores.items()},
-            "coverage_table": table,
-            "uncovered": [requirement_ids[r] for r in proposal.uncovered],
-            "new_pairs": proposal.new_pairs,
-            "repeated_pairs": proposal.repeated_pairs,
-        },
-        created_by_id=None,
-    )
-    consortium.created_by_id = created_by
-    consortium.members = [
-        ConsortiumMember(
-            organisation_id=org_id,
-            role=MemberRole.lead if org_id == proposal.lead_id else MemberRole.member,
-            covers=[requirement_ids[r] for r in proposal.covers(org_id)],
-        )
-        for org_id in proposal.member_ids
-    ]
+    """Store one composed proposal as a Consortium (status proposed, version 1): its
+    members (the lead with role lead, each with the ids of the requirements it covers),
+    coverage (mean, 0–1), score (Φ) and `scores` (Φ's parts, the coverage table by
+    requirement id under "table", new/repeated pairs), as the review's
+    `api.consortia.composition.apply` writes them; the composer already checked the
+    members, so they are not evaluated again."""
+    consortium = Consortium(call_id=call.id, created_by_id=created_by, scores={})
+    apply(consortium, call, list(proposal.member_ids), proposal.lead_id, proposal)
     session.add(consortium)
     session.flush()
     return consortium
@@ -650,3 +613,54 @@ def propose_consortia(
             )
         )
     return out
+
+
+# --- the review's seam (api.consortia.fit.CallFit) ----------------------------------------
+
+
+class RankingFit:
+    """`api.consortia.fit.CallFit` from this module: eligibility by `matcher.eligibility`
+    (kinds, Hlm legal forms, territory overlap) and similarities by the call ranking.
+    `matching` returns the app's engine (read at each use: tools may replace it)."""
+
+    def __init__(self, matching: Callable[[], MatchingEngine]) -> None:
+        self.matching = matching
+
+    def ineligibility(
+        self, session: Session, call: Call, organisations: Sequence[Organisation]
+    ) -> dict[int, str]:
+        """Organisation id → why it may not answer the call (French), ineligible only."""
+        rules = call_rules(session, call)
+        places = territory_service.places_of(
+            session, {t.id: t for o in organisations for t in o.territories}.values()
+        )
+        out: dict[int, str] = {}
+        for org in organisations:
+            label = f"{org.name} (n° {org.id})"
+            if org.archived_at is not None:
+                out[org.id] = f"{label} est archivée."
+                continue
+            reasons = refusals(
+                rules, org.kind.value, org.legal_form, [places[t.id] for t in org.territories]
+            )
+            if reasons:
+                out[org.id] = f"{label} : " + " ".join(reasons)
+        return out
+
+    def similarities(
+        self, session: Session, call: Call, organisations: Sequence[Organisation]
+    ) -> Similarities:
+        """Rows in the given order; an organisation the ranking did not score (ineligible,
+        or created after the index's version) reads as covering nothing."""
+        cf = fit_call(session, self.matching(), call)
+        index = cf.snapshot.index
+        row_of = {index.organisations[p].id: i for i, p in enumerate(cf.fit.positions.tolist())}
+        n_req = len(call.requirements)
+        values = np.zeros((len(organisations), n_req))
+        statements = np.full((len(organisations), n_req), -1, dtype=np.int64)
+        for k, org in enumerate(organisations):
+            row = row_of.get(org.id)
+            if row is not None:
+                values[k] = cf.fit.similarity[row]
+                statements[k] = cf.fit.statements[row]
+        return Similarities(values, statements)

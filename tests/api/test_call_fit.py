@@ -244,7 +244,7 @@ class TestOnTheDemo(OnDemoNetwork):
         stored = session.scalars(select(Consortium).where(Consortium.call_id == call.id)).all()
         assert len(stored) == len(consortia)
         assert all(s.status == ConsortiumStatus.proposed for s in stored)
-        assert all(s.scores["coverage_table"] for s in stored)
+        assert all(s.scores["table"] for s in stored)
 
     def test_eligible_organisations_ranked_by_coverage(
         self, client: TestClient, session: Session
@@ -296,6 +296,32 @@ class TestOnTheDemo(OnDemoNetwork):
             or date.fromisoformat(i["call"]["deadline"]) >= today - timedelta(days=1)
             for i in items
         )
+
+    def test_the_review_recomputes_with_the_ranking_and_refuses_ineligible_members(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """PATCH /consortia/{id} (the review) reads eligibility and coverage from here."""
+        call = self.call_of(session, self.GARDENS_CALL)
+        proposed = client.post(f"/api/v1/calls/{call.id}/consortia", json={"alternatives": 1})
+        assert proposed.status_code == 201, proposed.text
+        first = proposed.json()[0]
+        members = [m["organisation"]["id"] for m in first["members"]]
+        far = org_id(session, "truelles-du-ventoux")
+        refused = client.patch(
+            f"/api/v1/consortia/{first['id']}",
+            json={"version": first["version"], "member_ids": [*members[:2], far]},
+        )
+        assert refused.status_code == 409, refused.text
+        assert "périmètre" in refused.json()["detail"]
+        kept = client.patch(
+            f"/api/v1/consortia/{first['id']}",
+            json={"version": first["version"], "member_ids": members[:2]},
+        )
+        assert kept.status_code == 200, kept.text
+        stored = session.get(Consortium, first["id"])
+        assert stored is not None
+        assert stored.coverage is not None
+        assert 0 < stored.coverage <= first["coverage"]
 
     def test_imposing_an_ineligible_member_is_409_in_french(
         self, client: TestClient, session: Session
