@@ -90,13 +90,12 @@ def call_rules(session: Session, call: Call) -> CallRules:
 
 
 def _legal_forms(session: Session) -> dict[int, str | None]:
-    return dict(
-        session.execute(
-            select(Organisation.id, Organisation.legal_form).where(
-                Organisation.archived_at.is_(None), Organisation.legal_form.is_not(None)
-            )
+    rows = session.execute(
+        select(Organisation.id, Organisation.legal_form).where(
+            Organisation.archived_at.is_(None), Organisation.legal_form.is_not(None)
         )
     )
+    return {organisation_id: form for organisation_id, form in rows.all()}  # noqa: C416
 
 
 def eligible_positions(session: Session, index: NetworkIndex, rules: CallRules) -> np.ndarray:

@@ -273,6 +273,31 @@ class TestOnTheDemo(OnDemoNetwork):
             i["organisation"]["id"] for i in everyone[5:10]
         ]
 
+    def test_hlm_legal_forms_choose_the_landlords(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """The Corsican renovation call is open to OPH, ESH and SEM landlords only."""
+        call = self.call_of(session, "demo-aap-007")
+        response = client.get(f"/api/v1/calls/{call.id}/organisations", params={"limit": 100})
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert items
+        for item in items:
+            org = item["organisation"]
+            assert org["kind"] == "landlord"
+            assert org["legal_form"] in ("OPH", "ESH", "SEM")
+            stored = session.get(Organisation, org["id"])
+            assert stored is not None
+            assert any(t.region_code == "94" or t.code == "94" for t in stored.territories)
+        corsican = session.scalars(
+            select(Organisation.id).where(
+                Organisation.slug.in_(
+                    ["gravona-habitat", "sem-marana-habitat", "habitat-du-valinco"]
+                )
+            )
+        ).all()
+        assert set(corsican) <= {i["organisation"]["id"] for i in items}
+
     def test_open_calls_for_a_landlord_with_days_left(
         self, client: TestClient, session: Session
     ) -> None:
