@@ -5,6 +5,7 @@ from models.base import Base
 from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import CallDismissal, DigestDelivery, DigestSubscription
+from models.interest import CallInterest
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
 from models.territory import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
@@ -17,6 +18,7 @@ __all__ = [
     "Call",
     "CallChange",
     "CallDismissal",
+    "CallInterest",
     "CallRequirement",
     "Consortium",
     "ConsortiumMember",
