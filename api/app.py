@@ -16,6 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.calls import endpoints as call_endpoints
+from api.calls import fit_endpoints as call_fit_endpoints
+from api.calls.fit import RankingFit
 from api.consortia import endpoints as consortium_endpoints
 from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     app.state.mailer = mailer_for(settings)
+    # The consortium review's eligibility and similarities come from the call ranking.
+    app.state.call_fit = RankingFit(lambda: app.state.matching)
     install_error_handlers(app)
     install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
@@ -98,6 +103,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(digest_pages.router)
     app.include_router(consortium_endpoints.router)
     app.include_router(consortium_endpoints.impact_router)
+    app.include_router(call_endpoints.router)
+    app.include_router(call_fit_endpoints.router)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
 from api.kit.auth import Access, api_routes, rule_of
-from models import Statement
+from models import Call, Statement
 from models.enums import AccountRole
 from tests.conftest import bearer
 from tests.factories import make_organisation
@@ -28,6 +28,7 @@ class World:
     own_statement: int
     other_statement: int
     token_id: int
+    call_id: int
 
 
 @pytest.fixture
@@ -36,11 +37,16 @@ def world(session: Session) -> World:
     other = make_organisation(session, name="Association Voisins Solidaires", needs=["Un local"])
     account = create_account(session, name="Machine", role=AccountRole.coordinator)
     token = issue_token(session, account, expires_at=None).token
+    call = Call(title="Appel à projets de la matrice", source="test", nationwide=True)
+    session.add(call)
+    session.flush()
 
     def first_statement(org_id: int) -> int:
         return next(s.id for s in session.query(Statement).filter_by(organisation_id=org_id))
 
-    return World(own.id, other.id, first_statement(own.id), first_statement(other.id), token.id)
+    return World(
+        own.id, other.id, first_statement(own.id), first_statement(other.id), token.id, call.id
+    )
 
 
 ROLES = ("anonymous", "member", "coordinator", "admin")
@@ -64,6 +70,7 @@ def path_of(path: str, world: World, whose: str) -> str:
         "token_id": world.token_id,
         "subscription_id": 1,  # unknown or not: the rule is decided by organisation_id
         "consortium_id": 1,  # unknown or not visible: 404 past the rule
+        "call_id": world.call_id,
         "code": "13001",
     }
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):

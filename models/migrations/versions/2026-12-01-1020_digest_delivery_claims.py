@@ -27,9 +27,7 @@ def upgrade() -> None:
     with op.batch_alter_table("digest_deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("message_id", sa.String(length=250), nullable=True))
         batch_op.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("items", sa.JSON(), nullable=False, server_default="[]"))
     with op.batch_alter_table("digest_deliveries", schema=None) as batch_op:
         batch_op.alter_column("attempts", server_default=None)

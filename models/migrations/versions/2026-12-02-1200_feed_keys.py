@@ -1,8 +1,8 @@
 """feed keys: the secrets of organisations' Atom and iCalendar feed URLs
 
-Revision ID: 0013_feed_keys
-Revises: 0012_consortium_outcome
-Create Date: 2026-12-01 10:40:00
+Revision ID: 0015_feed_keys
+Revises: 0014_call_interests
+Create Date: 2026-12-02 12:00:00
 
 Downgrading drops them: every feed URL stops working.
 """
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_feed_keys"
-down_revision: str | None = "0012_consortium_outcome"
+revision: str = "0015_feed_keys"
+down_revision: str | None = "0014_call_interests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
