@@ -103,6 +103,32 @@ class DigestBuilder:
     def __post_init__(self) -> None:
         self._partners: dict[int, list[tuple[int, str, str]]] = {}
 
+    def matching_calls(
+        self,
+        session: Session,
+        organisation_id: int,
+        level: MatchLevel,
+        today: date | None = None,
+    ) -> list[OrganisationCallOut]:
+        """The open calls the organisation is eligible for whose fit reaches `level` (or
+        that it marked « intéressé »), not marked « pas pertinent », best fit first."""
+        page = fit.organisation_calls(
+            session, self.matching, organisation_id, limit=10_000, today=today
+        )
+        dismissed = set(
+            session.scalars(
+                select(CallDismissal.call_id).where(
+                    CallDismissal.organisation_id == organisation_id
+                )
+            )
+        )
+        minimum = LEVEL_MIN_FIT[level]
+        return [
+            item
+            for item in page.items
+            if item.call.id not in dismissed and (item.interested or item.score >= minimum)
+        ]
+
     def __call__(self, session: Session, sub: DigestSubscription, week: IsoWeek) -> Digest | None:
         org = session.get(Organisation, sub.organisation_id)
         if org is None or org.archived_at is not None:

@@ -37,16 +37,16 @@ def require_organisation(session: Session, organisation_id: int) -> Organisation
 def feed_entries(
     session: Session, settings: Settings, matching: MatchingEngine, organisation_id: int
 ) -> tuple[str, list[FeedEntry]]:
-    """The organisation's name and its matching open calls, best fit first (at most
-    `MAX_FEED`), not marked « pas pertinent »."""
+    """The organisation's name and its matching open calls (a medium-level digest's),
+    best fit first, not marked « pas pertinent »."""
     org = require_organisation(session, organisation_id)
     fits = DigestBuilder(settings, matching).matching_calls(session, org.id, FEED_LEVEL)
     calls = {
-        c.id: c for c in session.scalars(select(Call).where(Call.id.in_([f.call_id for f in fits])))
+        c.id: c for c in session.scalars(select(Call).where(Call.id.in_([f.call.id for f in fits])))
     }
     entries = []
     for f in fits:
-        call = calls[f.call_id]
+        call = calls[f.call.id]
         updated = call.updated_at or datetime.now(UTC)
         entries.append(
             FeedEntry(
