@@ -20,6 +20,7 @@ from api.calls import endpoints as call_endpoints
 from api.calls import fit_endpoints as call_fit_endpoints
 from api.calls.fit import RankingFit
 from api.consortia import endpoints as consortium_endpoints
+from api.digest import endpoints as digest_endpoints
 from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.include_router(subscription_endpoints.router)
     app.include_router(subscription_endpoints.pages)
     app.include_router(digest_pages.router)
+    app.include_router(digest_endpoints.router)
+    app.include_router(digest_endpoints.public)
     app.include_router(consortium_endpoints.router)
     app.include_router(consortium_endpoints.impact_router)
     app.include_router(call_endpoints.router)

@@ -4,7 +4,7 @@ from models.account import Account, ApiToken, AuditEvent, account_organisations
 from models.base import Base
 from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
-from models.digest import CallDismissal, DigestDelivery, DigestSubscription
+from models.digest import CallDismissal, DigestDelivery, DigestSubscription, FeedKey
 from models.interest import CallInterest
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
@@ -28,6 +28,7 @@ __all__ = [
     "DigestSubscription",
     "Dismissal",
     "Embedding",
+    "FeedKey",
     "FormerCommune",
     "MatchChange",
     "MatchState",

@@ -69,6 +69,9 @@ def path_of(path: str, world: World, whose: str) -> str:
         "dismissed_id": world.other if whose == "own" else world.own,
         "token_id": world.token_id,
         "subscription_id": 1,  # unknown or not: the rule is decided by organisation_id
+        "kind": "atom",  # a feed
+        "secret": "x" * 43,  # an unknown feed: 404 past the public rule
+        "week": "2026-W49",
         "consortium_id": 1,  # unknown or not visible: 404 past the rule
         "call_id": world.call_id,
         "code": "13001",
@@ -120,6 +123,10 @@ def test_the_permission_matrix(app: FastAPI, session: Session, world: World) -> 
                         method, path, json={} if method in ("POST", "PATCH", "PUT") else None
                     )
                     checked += 1
+                    if not route.include_in_schema and response.headers.get(
+                        "content-type", ""
+                    ).startswith("text/html"):
+                        continue  # a public page decides past its rule (its own tests)
                     refused = expected_refusal(rule, role, whose)
                     got = response.status_code
                     ok = got == refused if refused else got not in (401, 403, 500)
