@@ -5,6 +5,7 @@ from models.base import Base
 from models.call import Call, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import DigestDelivery, DigestSubscription
+from models.idempotency import IdempotencyKey
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
 from models.territory import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
@@ -25,6 +26,7 @@ __all__ = [
     "Dismissal",
     "Embedding",
     "FormerCommune",
+    "IdempotencyKey",
     "MatchChange",
     "MatchState",
     "Organisation",

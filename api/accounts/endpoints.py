@@ -12,10 +12,14 @@ from api.accounts.schemas import AccountOut, IssuedTokenOut, Me, TokenIn, TokenO
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep, ViewerDep
 from api.kit.errors import InvalidInput, NotFound, problem_responses
+from api.kit.idempotency import SecretIdempotencyDep
+from api.kit.routing import Route
 from models import Account, ApiToken
 from models.enums import AccountRole
 
-router = APIRouter(prefix="/api/v1", tags=["comptes"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=Route, prefix="/api/v1", tags=["comptes"], responses=problem_responses(401, 403)
+)
 
 
 def token_out(token: ApiToken) -> TokenOut:
@@ -60,7 +64,9 @@ def list_tokens(session: SessionDep) -> list[TokenOut]:
     responses=problem_responses(404, 422),
     openapi_extra=access(Access.admin),
 )
-def create_token(session: SessionDep, body: TokenIn) -> IssuedTokenOut:
+def create_token(
+    session: SessionDep, body: TokenIn, _idempotency: SecretIdempotencyDep
+) -> IssuedTokenOut:
     """A new token, for a new account or an existing one; the secret is in this answer only."""
     expires_at = body.expires_at
     if expires_at is not None and expires_at.tzinfo is None:

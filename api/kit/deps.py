@@ -37,18 +37,11 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_auth_session(request: Request) -> Iterator[Session]:
-    """A short read-only transaction of its own, to look the bearer token up: a writing
-    request's transaction (which on SQLite takes the write lock at its first statement)
-    must not begin before the request's service has encoded its texts."""
-    with request.app.state.session_factory() as session, session.begin():
-        yield session
+# The dependencies below do no blocking work: async, they run on the event loop instead of
+# taking a worker thread's turn (a request waits for one turn per sync dependency).
 
 
-AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
-
-
-def get_matching(request: Request) -> MatchingEngine:
+async def get_matching(request: Request) -> MatchingEngine:
     matching: MatchingEngine = request.app.state.matching
     return matching
 
@@ -59,11 +52,16 @@ MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
 Reader = Callable[[], AbstractContextManager[Session]]
 
 
-def get_reader(request: Request) -> Reader:
+async def get_reader(request: Request) -> Reader:
     """Short read-only transactions beside the request's own: a write that must read what it
     changes before it can encode the new texts (a statement's organisation, its profile)
     reads them here, encodes, and only then runs its own transaction's first statement,
-    which takes SQLite's write lock (`get_session`)."""
+    which takes SQLite's write lock (`get_session`). The bearer token is looked up here too
+    (`api.kit.auth.authorise`).
+
+    Each transaction returns its connection when it ends: a thread never holds two
+    connections at once (the request's own connects at its first statement, after them),
+    and no connection waits across a change of thread (`Settings.worker_threads`)."""
     factory = request.app.state.session_factory
 
     def read() -> AbstractContextManager[Session]:
@@ -75,7 +73,7 @@ def get_reader(request: Request) -> Reader:
 ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
-def get_viewer(request: Request) -> Principal:
+async def get_viewer(request: Request) -> Principal:
     """The account the request acts for (left on the request by `api.kit.auth.authorise`,
     which every API route runs first)."""
     viewer: Principal = getattr(request.state, "principal", ANONYMOUS)

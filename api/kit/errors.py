@@ -26,6 +26,7 @@ TITLES_FR: dict[int, str] = {
     422: "Données invalides",
     429: "Trop de requêtes",
     500: "Erreur interne",
+    503: "Service momentanément indisponible",
 }
 
 
