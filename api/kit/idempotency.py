@@ -28,11 +28,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 import anyio
 from fastapi import Depends, FastAPI, Header, Request, Response
-from sqlalchemy import Connection, delete, event, select, update
+from sqlalchemy import Connection, Table, delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -47,6 +47,7 @@ _CLAIM = "maillage_idempotency"  # Session.info: the claim to make at the first 
 _CONNECTED = "maillage_connected"  # Session.info: the session's transaction has a connection
 _KEPT_HEADERS = ("location", "content-type")
 PURGE_BATCH = 100  # expired keys deleted by each claim
+_TABLE = cast(Table, IdempotencyKey.__table__)
 
 
 class Replay(Exception):  # noqa: N818 — not an error: the answer already given
@@ -78,7 +79,7 @@ class Claim:
         InvalidInput (422: the key came with another request), Conflict (409, a token's
         creation, or — never seen in practice — a key whose request has not ended)."""
         now = datetime.now(UTC)
-        table = IdempotencyKey.__table__
+        table = _TABLE
         expired = select(table.c.id).where(table.c.expires_at < now).limit(PURGE_BATCH)
         if connection.dialect.name == "postgresql":
             expired = expired.with_for_update(skip_locked=True)  # never wait on a purge
@@ -137,7 +138,7 @@ class Claim:
         if self.row_id is None:
             self.claim(self.session.connection())
         ok = 200 <= response.status_code < 300
-        table = IdempotencyKey.__table__
+        table = _TABLE
         if not ok:
             self.session.execute(delete(table).where(table.c.id == self.row_id))
             return
