@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.kit.settings import Settings
 from api.matching import engine as matching_module
-from api.tools.load import serve_in_thread
+from api.organisations.schemas import OrganisationIn
+from api.organisations.service import create_organisation
+from api.tools.load import organisation_body, serve_in_thread
 from models.enums import AccountRole
 from tests.conftest import FIXTURES, bearer
 from tests.fakes import FakeEncoder
@@ -103,3 +105,20 @@ def at_once(work: Callable[[int], T], n: int) -> list[T]:
         thread.join(300)
     assert not any(thread.is_alive() for thread in threads)
     return results
+
+
+def seed(server: Server, n: int = 12) -> list[int]:
+    """`n` organisations of the fake server, on Marseille communes, embedded."""
+    ids = []
+    with Session(server.app.state.engine) as session, session.begin():
+        for i in range(n):
+            body = organisation_body("graine", i, 0)
+            body["name"] = f"Organisation de départ n° {i} ({server.url})"
+            org = create_organisation(
+                session,
+                OrganisationIn.model_validate(body),
+                matching=server.app.state.matching,
+                allow_duplicate_name=True,
+            )
+            ids.append(org.id)
+    return ids

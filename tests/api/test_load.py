@@ -21,32 +21,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from api.kit.overload import Admission, is_busy
-from api.organisations.schemas import OrganisationIn
-from api.organisations.service import create_organisation
-from api.tools.load import organisation_body, run_load
+from api.tools.load import run_load
 from models import Organisation
 from models.db import for_writes
 from models.enums import AccountRole
-from tests.api.servers import Server, at_once, running_server
+from tests.api.servers import Server, at_once, running_server, seed
 
 ORGANISATIONS = "/api/v1/organisations"
-
-
-def seed(server: Server, n: int = 12) -> list[int]:
-    """`n` organisations of the fake server, on Marseille communes, embedded."""
-    ids = []
-    with Session(server.app.state.engine) as session, session.begin():
-        for i in range(n):
-            body = organisation_body("graine", i, 0)
-            body["name"] = f"Organisation de départ n° {i} ({server.url})"
-            org = create_organisation(
-                session,
-                OrganisationIn.model_validate(body),
-                matching=server.app.state.matching,
-                allow_duplicate_name=True,
-            )
-            ids.append(org.id)
-    return ids
 
 
 @pytest.mark.slow
