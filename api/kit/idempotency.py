@@ -171,8 +171,13 @@ def _key(raw: str) -> str:
     key = raw.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-    if not 1 <= len(key) <= MAX_LENGTH or not all(33 <= ord(c) <= 126 for c in key):
-        message = f"1 à {MAX_LENGTH} caractères ASCII visibles (par exemple un UUID)."
+    if not 1 <= len(key) <= MAX_LENGTH or not all(
+        33 <= ord(c) <= 126 and c not in '"\\' for c in key
+    ):
+        message = (
+            f"1 à {MAX_LENGTH} caractères ASCII visibles, sans guillemet ni barre oblique "
+            "inverse (par exemple un UUID)."
+        )
         raise InvalidInput(
             f"En-tête {HEADER} invalide : {message}",
             errors=[{"loc": ["header", HEADER], "msg": message, "type": "value_error"}],
