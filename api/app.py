@@ -88,8 +88,9 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
     install_error_handlers(app)
-    install_abuse_protection(app, settings)
+    # Added first, so inside the security headers and CORS: its 503s get them too.
     install_overload_protection(app, settings)
+    install_abuse_protection(app, settings)
     install_idempotency(app)
     # Every API route may meet overload (`api.kit.overload`): 503 is declared on each.
     for router in (
