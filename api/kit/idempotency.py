@@ -135,8 +135,9 @@ class Claim:
     def store(self, response: Response) -> None:
         """Keep a successful answer with the key (claimed now if the request ran no
         statement); forget the key of any other answer."""
+        connection = self.session.connection()  # begins it, and claims, if not yet
         if self.row_id is None:
-            self.claim(self.session.connection())
+            self.claim(connection)
         ok = 200 <= response.status_code < 300
         table = _TABLE
         if not ok:

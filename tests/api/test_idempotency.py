@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from api.kit.auth import api_routes
 from api.matching import engine as matching_module
 from models import ApiToken, IdempotencyKey, Organisation
 from models.enums import AccountRole
+from tests.api.servers import Server
 from tests.conftest import FIXTURES, bearer
 from tests.factories import make_organisation
 from tests.fakes import FakeEncoder
@@ -198,6 +200,37 @@ class TestOtherRoutes:
         assert again.status_code == 200
         assert again.json() == first.json()
         assert again.headers["idempotent-replayed"] == "true"
+
+    def test_a_dry_run_sent_again_is_answered_again(self, client: TestClient) -> None:
+        """A request that ran no statement of its own keeps its key all the same."""
+        data = (FIXTURES / "examples" / "organisations.csv").read_bytes()
+        headers = {**new_key(), "Content-Type": "text/csv"}
+        path = "/api/v1/imports/organisations?dry_run=true"
+        first = client.post(path, content=data, headers=headers)
+        assert first.status_code == 200, first.text
+        again = client.post(path, content=data, headers=headers)
+        assert again.status_code == 200, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.slow
+class TestOnTheServer:
+    """As a request's session connects: at its first statement, after encoding."""
+
+    @pytest.mark.parametrize("dry_run", [True, False])
+    def test_an_import_sent_again_is_answered_again(
+        self, fake_server: Server, dry_run: bool
+    ) -> None:
+        data = (FIXTURES / "examples" / "organisations.csv").read_bytes()
+        headers = {**fake_server.headers, **new_key(), "Content-Type": "text/csv"}
+        url = f"{fake_server.url}/api/v1/imports/organisations"
+        params = {"dry_run": "true" if dry_run else "false"}
+        first = httpx.post(url, content=data, headers=headers, params=params, timeout=120)
+        assert first.status_code == 200, first.text
+        again = httpx.post(url, content=data, headers=headers, params=params, timeout=120)
+        assert again.status_code == 200, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
 
 
 class TestContract:
