@@ -22,12 +22,14 @@ from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers, problem_responses
 from api.kit.idempotency import install_idempotency
+from api.kit.mail import mailer_for
 from api.kit.overload import install_overload_protection
 from api.kit.routing import check_every_route_is_a_route
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
 from api.organisations import endpoints as organisation_endpoints
+from api.subscriptions import endpoints as subscription_endpoints
 from api.territories import endpoints as territory_endpoints
 from matcher.encoders import QUERY
 from models.db import for_writes, make_engine, make_session_factory
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.session_factory = make_session_factory(engine)
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
+    app.state.mailer = mailer_for(settings)
     install_error_handlers(app)
     # Added first, so inside the security headers and CORS: its 503s get them too.
     install_overload_protection(app, settings)
@@ -101,8 +104,10 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         account_endpoints.router,
         audit_endpoints.router,
         import_endpoints.router,
+        subscription_endpoints.router,
     ):
         app.include_router(router, responses=problem_responses(503))
+    app.include_router(subscription_endpoints.pages)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, utcnow
-from models.enums import DeliveryStatus, DigestFrequency, str_enum
+from models.enums import DeliveryStatus, DigestFrequency, MatchLevel, str_enum
 from models.organisation import Organisation
 
 
@@ -25,6 +25,13 @@ class DigestSubscription(TimestampMixin, Base):
     )
     themes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_level: Mapped[MatchLevel] = mapped_column(
+        str_enum(MatchLevel, "match_level"), default=MatchLevel.medium
+    )
+    # Double opt-in: nothing is sent to an address before it is confirmed by its link.
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     organisation: Mapped[Organisation] = relationship()
     deliveries: Mapped[list[DigestDelivery]] = relationship(

@@ -77,6 +77,15 @@ class AccountRole(StrEnum):
 
 class DigestFrequency(StrEnum):
     weekly = "weekly"
+    off = "off"
+
+
+class MatchLevel(StrEnum):
+    """The least fit a call must have to enter a digest (see api.digest for thresholds)."""
+
+    weak = "weak"
+    medium = "medium"
+    strong = "strong"
 
 
 class DeliveryStatus(StrEnum):

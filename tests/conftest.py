@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.kit.deps import Reader, get_reader, get_session
+from api.kit.deps import Reader, Writer, get_reader, get_session, get_writer
 from api.kit.settings import REPO_ROOT, Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
@@ -139,6 +139,18 @@ def app(settings: Settings, session: Session) -> FastAPI:
 
     app.dependency_overrides[get_session] = _test_session
     app.dependency_overrides[get_reader] = _test_reader
+
+    def _test_writer() -> Writer:
+        # Work after the response (a confirmation e-mail, then its record) writes in the
+        # test's transaction too.
+        @contextmanager
+        def write() -> Iterator[Session]:
+            with session.begin_nested():
+                yield session
+
+        return write
+
+    app.dependency_overrides[get_writer] = _test_writer
     return app
 
 

@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.accounts.principal import ANONYMOUS, Principal
+from api.kit.mail import Mailer
+from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
 from models.db import transaction
 
@@ -81,3 +83,35 @@ async def get_viewer(request: Request) -> Principal:
 
 
 ViewerDep = Annotated[Principal, Depends(get_viewer)]
+
+
+async def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+MailerDep = Annotated[Mailer, Depends(get_mailer)]
+
+# Opens a short write transaction of its own, for work done after the response (sending an
+# e-mail, then recording that it went): the request's own transaction has committed.
+Writer = Callable[[], AbstractContextManager[Session]]
+
+
+async def get_writer(request: Request) -> Writer:
+    factory = request.app.state.write_session_factory
+
+    def write() -> AbstractContextManager[Session]:
+        return transaction(factory)
+
+    return write
+
+
+WriterDep = Annotated[Writer, Depends(get_writer)]

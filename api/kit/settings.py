@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -204,6 +204,34 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str = Field(
+        default="",
+        description="Address of the service as people reach it, for the links in e-mails "
+        "(https://maillage.exemple.fr); empty means http://host:port.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key signing the links sent by e-mail (confirmation, unsubscribe, digest "
+        "view) and the web sessions. Empty: a random key is created once in data_dir/secret_key "
+        "(set the same key on every server process of one deployment).",
+    )
+    # Mail: with no SMTP host (the embedded demo), messages are written to outbox_dir and
+    # their links to the console instead of being sent.
+    smtp_host: str = Field(default="", description="SMTP server; empty writes to the outbox.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465) or none (a local relay).",
+    )
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: float = Field(default=30, gt=0, le=600, description="Seconds per SMTP step.")
+    mail_from: str = Field(
+        default="Maillage <maillage@localhost>", description="From: of every message sent."
+    )
+    outbox_dir: Path | None = Field(
+        default=None, description="Where messages go without SMTP; empty means data_dir/outbox."
+    )
     # Abuse: limits in the `limits` package's notation ("20/minute", "1000/hour"), kept in
     # each server process's memory (a restart forgets them; several processes each count).
     rate_limits: bool = Field(
@@ -244,6 +272,15 @@ class Settings(BaseSettings):
             checkout_timeout=self.db_pool_timeout,
             lock_timeout=self.db_lock_timeout,
         )
+
+    @property
+    def base_url(self) -> str:
+        """The service's address in links, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def outbox(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
 
     @property
     def effective_database_url(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -33,14 +33,27 @@ def bench(
     backend: Backend = "both",
     postgres_url: PostgresUrl = DEFAULT_POSTGRES,
     as_json: Annotated[bool, typer.Option("--json", help="Une ligne JSON par base.")] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="api (recherche et suggestions sur chaque base) ou composer (composition "
+            "de consortiums, sans base) ; les deux par défaut."
+        ),
+    ] = None,
 ) -> None:
-    """Time search and partner suggestions on a synthetic network, on each database
-    (`maillage bench load`: concurrent writers and readers)."""
+    """Time search and partner suggestions on a synthetic network, on each database, and
+    the consortium composer (`maillage bench load`: concurrent writers and readers)."""
     if context.invoked_subcommand is not None:
         return
 
     from api.tools.bench import result_dict, run_bench
 
+    if only not in (None, "api", "composer"):
+        err_console.print(f"--only : « api » ou « composer », pas « {only} ».")
+        raise typer.Exit(2)
+    if only == "composer":
+        _composer_bench(organisations, as_json)
+        return
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     if len(backends) > 1:
         # One process per database, so that peak memory is each backend's own.
@@ -63,6 +76,8 @@ def bench(
                     str(queries),
                     "--postgres-url",
                     postgres_url,
+                    "--only",
+                    "api",
                     "--json",
                 ],
                 capture_output=True,
@@ -74,6 +89,8 @@ def bench(
                 raise typer.Exit(1)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         _print_bench(rows)
+        if only is None:
+            _composer_bench(organisations, as_json)
         return
     settings = get_settings()
     name = backends[0]
@@ -91,6 +108,20 @@ def bench(
         print(json.dumps(result_dict(result)))  # noqa: T201
     else:
         _print_bench([result_dict(result)])
+    if only is None:
+        _composer_bench(organisations, as_json)
+
+
+def _composer_bench(candidates: int, as_json: bool) -> None:
+    """The consortium composer's section: no database, so one run whatever the backend."""
+
+    from api.tools.bench_composer import composer_dict, run_composer_bench
+
+    result = composer_dict(run_composer_bench(candidates=candidates))
+    if as_json:
+        print(json.dumps(result))  # noqa: T201
+    else:
+        _print_composer_bench(result)
 
 
 def _ratio(value: object, floor: object) -> str:
@@ -143,6 +174,21 @@ def _print_bench(rows: list[dict[str, object]]) -> None:
             soft_wrap=True,
         )
     console.print(table)
+
+
+def _print_composer_bench(r: dict[str, Any]) -> None:
+    console.print(
+        f"Composition de consortiums, {r['candidates']} candidats × {r['requirements']} "
+        f"exigences, 3 alternatives ({r['runs']} appels) : "
+        f"similarités calibrées p50 {r['calibrated_p50_ms']} ms (max {r['calibrated_max_ms']} ms), "
+        f"uniformes p50 {r['uniform_p50_ms']} ms (max {r['uniform_max_ms']} ms) ; "
+        f"au moins {float(r['certified_ratio']):.1%} de l'optimum (borne supérieure). "
+        f"Sur {r['small_instances']} petits appels (12 candidats) : optimal dans "
+        f"{float(r['small_optimal_share']):.1%} des cas, "
+        f"rapport moyen {r['small_mean_ratio']}, pire {r['small_worst_ratio']} "
+        f"(garantie : 0.632).",
+        soft_wrap=True,
+    )
 
 
 def _postgres_reachable(url: str) -> bool:

@@ -21,6 +21,8 @@ from api.territories import referential
 from api.territories import service as territory_service
 from matcher.text import content_hash
 from models import Account, Call, CallRequirement, Organisation
+from models.base import utcnow
+from models.digest import DigestSubscription
 from models.enums import AccountKind, AccountRole, CallStatus
 
 DEMO_SOURCE = "demo"
@@ -110,9 +112,33 @@ def load_demo(
     demo = fixtures_dir / "demo"
     organisations, statements = load_organisations(session, demo / "organisations.json")
     calls = load_calls(session, demo / "calls.json", today=today)
+    subscribe_demo_contacts(session)
     if matching is not None:
         reindex(session, matching)
     return FixtureReport(organisations=organisations, statements=statements, calls=calls)
+
+
+def subscribe_demo_contacts(session: Session) -> int:
+    """Each demo organisation's first contact receives its weekly digest: subscribed and
+    already confirmed (demo addresses are fictitious; nothing leaves the outbox without an
+    SMTP server). Existing subscriptions are left as they are. Returns how many are new."""
+    created = 0
+    for org in session.scalars(select(Organisation).where(Organisation.slug.is_not(None))):
+        email = next((c.email for c in org.contacts if c.email), None)
+        if email is None:
+            continue
+        known = session.scalar(
+            select(DigestSubscription.id).where(
+                DigestSubscription.organisation_id == org.id, DigestSubscription.email == email
+            )
+        )
+        if known is None:
+            session.add(
+                DigestSubscription(organisation_id=org.id, email=email, confirmed_at=utcnow())
+            )
+            created += 1
+    session.flush()
+    return created
 
 
 DEMO_LANDLORD = "arc-touloubre-habitat"

@@ -268,7 +268,8 @@ class TestBench:
             ],
         )
         assert result.exit_code == 0, result.output
-        figures = json.loads(result.output.strip().splitlines()[-1])
+        *_, line, composer_line = result.output.strip().splitlines()
+        figures = json.loads(line)
         assert figures["backend"] == "sqlite"
         for key in (
             "search_p95_ms",
@@ -279,6 +280,24 @@ class TestBench:
             "floor_p95_ms",
         ):
             assert figures[key] > 0, key
+        composer = json.loads(composer_line)
+        assert composer["candidates"] == 20
+        for key in ("calibrated_p50_ms", "uniform_p50_ms", "small_optimal_share"):
+            assert composer[key] > 0, key
+        assert composer["small_worst_ratio"] >= 1 - 1 / 2.718281828
+
+    def test_the_composer_section_runs_alone(self) -> None:
+        result = CliRunner().invoke(
+            app, ["bench", "--only", "composer", "--organisations", "30", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output.strip().splitlines()[-1])
+        assert figures["candidates"] == 30
+        assert "backend" not in figures
+
+    def test_an_unknown_section_is_refused(self) -> None:
+        result = CliRunner().invoke(app, ["bench", "--only", "tout"])
+        assert result.exit_code == 2
 
     @pytest.mark.slow
     def test_small_load_bench_reports_every_kind(self) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.tools.demo import load_demo
 from models import Call, Organisation, Territory
+from models.digest import DigestSubscription
 from models.enums import CallStatus, OrganisationKind, StatementKind, TerritoryLevel
 from tests.conftest import FIXTURES
 
@@ -68,3 +69,15 @@ class TestDemoData:
         first = session.scalar(select(func.count()).select_from(Organisation))
         load_demo(session, FIXTURES)
         assert session.scalar(select(func.count()).select_from(Organisation)) == first
+
+    def test_every_demo_organisation_with_a_contact_receives_its_digest(
+        self, session: Session
+    ) -> None:
+        load_demo(session, FIXTURES)
+        load_demo(session, FIXTURES)
+        subs = session.scalars(select(DigestSubscription)).all()
+        orgs = session.scalars(select(Organisation)).all()
+        with_contact = {o.id for o in orgs if any(c.email for c in o.contacts)}
+        assert {s.organisation_id for s in subs} == with_contact
+        assert len(subs) == len(with_contact)  # loading twice adds none
+        assert all(s.confirmed_at is not None and s.frequency == "weekly" for s in subs)

@@ -62,6 +62,7 @@ def path_of(path: str, world: World, whose: str) -> str:
         "statement_id": world.own_statement if whose == "own" else world.other_statement,
         "dismissed_id": world.other if whose == "own" else world.own,
         "token_id": world.token_id,
+        "subscription_id": 1,  # unknown or not: the rule is decided by organisation_id
         "code": "13001",
     }
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):
