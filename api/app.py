@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.consortia import endpoints as consortium_endpoints
+from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
@@ -105,9 +107,12 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         audit_endpoints.router,
         import_endpoints.router,
         subscription_endpoints.router,
+        consortium_endpoints.router,
+        consortium_endpoints.impact_router,
     ):
         app.include_router(router, responses=problem_responses(503))
     app.include_router(subscription_endpoints.pages)
+    app.include_router(digest_pages.router)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

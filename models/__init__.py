@@ -4,7 +4,7 @@ from models.account import Account, ApiToken, AuditEvent, account_organisations
 from models.base import Base
 from models.call import Call, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
-from models.digest import DigestDelivery, DigestSubscription
+from models.digest import CallDismissal, DigestDelivery, DigestSubscription
 from models.idempotency import IdempotencyKey
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
@@ -16,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Call",
+    "CallDismissal",
     "CallRequirement",
     "Consortium",
     "ConsortiumMember",

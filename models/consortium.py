@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, utcnow
@@ -26,6 +26,11 @@ class Consortium(TimestampMixin, Base):
     score: Mapped[float | None] = mapped_column(Float)
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outcome_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # When a review approved or rejected it (the impact's quarter of a decision).
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The dates the coordinator gives: the answer filed, the funder's decision.
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    outcome_on: Mapped[date | None] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL")
     )

@@ -54,5 +54,32 @@ class DigestDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # Claimed before sending (committed), completed after: a run killed in between leaves
+    # it pending, and the next run sends it again under the same Message-ID.
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What the digest held: [{"call_id", "status": new|changed|reminder|interested}], so the
+    # next weeks know what was already sent.
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     subscription: Mapped[DigestSubscription] = relationship(back_populates="deliveries")
+
+
+class CallDismissal(Base):
+    """A call an organisation marked « pas pertinent » (from its digest, or the API): kept
+    out of its next digests and of its ranked calls."""
+
+    __tablename__ = "call_dismissals"
+    __table_args__ = (UniqueConstraint("organisation_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    # The subscription whose digest link did it (None: through the API).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digest_subscriptions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

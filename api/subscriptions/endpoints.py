@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -11,7 +11,7 @@ from api.kit.auth import Access, access
 from api.kit.deps import MailerDep, SessionDep, SettingsDep, WriterDep
 from api.kit.errors import problem_responses
 from api.kit.idempotency import IdempotencyDep
-from api.kit.pages import templates
+from api.kit.pages import page
 from api.kit.routing import Route
 from api.subscriptions import service
 from api.subscriptions.schemas import (
@@ -132,10 +132,6 @@ def resend_confirmation(
     )
 
 
-def _page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, "subscription_confirm.html", context, status_code)
-
-
 @pages.get(
     "/subscriptions/confirm",
     response_class=HTMLResponse,
@@ -148,8 +144,15 @@ def confirmation_page(request: Request, settings: SettingsDep, token: Token = ""
     try:
         _, email = service.read_confirmation(settings, token)
     except service.ConfirmationError as exc:
-        return _page(request, 400, title="Lien non valide", error=exc.message)
-    return _page(request, title="Confirmer votre abonnement", email=email, token=token)
+        return page(request, "Lien non valide", error=exc.message, status_code=400)
+    return page(
+        request,
+        "Confirmer votre abonnement",
+        f"Confirmez que l'adresse {email} doit recevoir chaque semaine le digest de Maillage.",
+        action="/subscriptions/confirm",
+        fields={"token": token},
+        button="Confirmer mon abonnement",
+    )
 
 
 @pages.post(
@@ -167,11 +170,10 @@ def confirm(
     try:
         sub, organisation = service.confirm(session, settings, token)
     except service.ConfirmationError as exc:
-        return _page(request, 400, title="Lien non valide", error=exc.message)
-    return _page(
+        return page(request, "Lien non valide", error=exc.message, status_code=400)
+    return page(
         request,
-        title="Abonnement confirmé",
-        confirmed=True,
-        email=sub.email,
-        organisation=organisation,
+        "Abonnement confirmé",
+        f"L'adresse {sub.email} recevra chaque semaine le digest de Maillage pour {organisation}.",
+        "Chaque digest contient un lien pour se désabonner en un clic.",
     )

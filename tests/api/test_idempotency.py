@@ -241,6 +241,7 @@ class TestContract:
         ("POST", "/api/v1/tokens"),
         ("POST", "/api/v1/imports/organisations"),
         ("POST", "/api/v1/organisations/{organisation_id}/subscriptions"),
+        ("POST", "/api/v1/consortia/{consortium_id}/reviews"),
     }
 
     def test_creating_routes_declare_the_header(self, app: FastAPI) -> None:

@@ -63,6 +63,7 @@ def path_of(path: str, world: World, whose: str) -> str:
         "dismissed_id": world.other if whose == "own" else world.own,
         "token_id": world.token_id,
         "subscription_id": 1,  # unknown or not: the rule is decided by organisation_id
+        "consortium_id": 1,  # unknown or not visible: 404 past the rule
         "code": "13001",
     }
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):

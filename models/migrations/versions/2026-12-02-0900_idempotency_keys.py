@@ -1,7 +1,7 @@
 """idempotency keys: the answers kept for POSTs sent with an Idempotency-Key
 
-Revision ID: 0010_idempotency
-Revises: 0009_subscription_opt_in
+Revision ID: 0013_idempotency
+Revises: 0012_consortium_outcome
 Create Date: 2026-12-02 09:00:00
 
 One row per (account, key): the fingerprint of the request that first came with the key
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_idempotency"
-down_revision: str | None = "0009_subscription_opt_in"
+revision: str = "0013_idempotency"
+down_revision: str | None = "0012_consortium_outcome"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
