@@ -28,6 +28,7 @@ from api.kit.mail import mailer_for
 from api.kit.overload import install_overload_protection
 from api.kit.routing import check_every_route_is_a_route
 from api.kit.settings import Settings, get_settings
+from api.kit.turns import Turns
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
 from api.organisations import endpoints as organisation_endpoints
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.session_factory = make_session_factory(engine)
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
+    app.state.turns = Turns(timeout=settings.db_lock_timeout, retry_after=settings.retry_after)
     app.state.mailer = mailer_for(settings)
     install_error_handlers(app)
     # Added first, so inside the security headers and CORS: its 503s get them too.

@@ -12,11 +12,22 @@ from sqlalchemy.orm import Session
 from api.accounts.principal import ANONYMOUS, Principal
 from api.kit.mail import Mailer
 from api.kit.settings import Settings
+from api.kit.turns import HeldTurns
 from api.matching.engine import MatchingEngine
 from models.db import transaction
 
 # Requests of these methods only read; any other may write.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TURNS = "maillage_turns"  # Session.info: the request's HeldTurns
+
+
+def take_turn(session: Session, organisation_id: int) -> None:
+    """Wait for the organisation's turn to write its texts (`api.kit.turns`), held until
+    the request's transaction ends; nothing outside a request (commands, tests' sessions).
+    Raises ServiceUnavailable (503) past the lock timeout."""
+    held: HeldTurns | None = session.info.get(TURNS)
+    if held is not None:
+        held.take(organisation_id)
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -30,10 +41,17 @@ def get_session(request: Request) -> Iterator[Session]:
     state = request.app.state
     reads = request.method in READ_METHODS
     factory = state.session_factory if reads else state.write_session_factory
-    with factory() as session, session.begin():
-        # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
-        session.info["principal"] = getattr(request.state, "principal", None)
-        yield session
+    turns = HeldTurns(state.turns)
+    try:
+        with factory() as session, session.begin():
+            # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
+            session.info["principal"] = getattr(request.state, "principal", None)
+            # The organisations' turns its services take (`api.kit.turns`), given back
+            # once the transaction has ended.
+            session.info[TURNS] = turns
+            yield session
+    finally:
+        turns.release_all()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

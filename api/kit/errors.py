@@ -86,6 +86,13 @@ class TooManyRequests(AppError):
     type_slug = "too-many-requests"
 
 
+class ServiceUnavailable(AppError):
+    """Overload: `Retry-After` (seconds) says when to send the same request again."""
+
+    status_code = 503
+    type_slug = "service-unavailable"
+
+
 class Unauthorized(AppError):
     """No token, or one that does not authenticate (RFC 6750: `WWW-Authenticate: Bearer`)."""
 

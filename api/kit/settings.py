@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         description="Threads that run the routes and their database work (anyio's thread "
         "limiter); requests beyond wait their turn without holding a connection.",
     )
+    encoding_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Texts encoded by the dense model at once (each encoding already uses "
+        "every core); 0: as many as the machine has cores. Requests beyond wait their turn.",
+    )
     db_pool_size: int = Field(
         default=0,
         ge=0,

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.accounts.principal import Principal
-from api.kit.deps import Reader
+from api.kit.deps import Reader, take_turn
 from api.kit.errors import Conflict, Forbidden, NotFound
 from api.kit.pagination import decode_cursor, encode_cursor, key_datetime, key_id, key_text
 from api.kit.pagination import scope_of as pagination_scope
@@ -207,6 +207,7 @@ def _flush(session: Session, org: Organisation | None = None) -> None:
 
 
 def _encode_ahead(
+    session: Session,
     reader: Reader,
     matching: MatchingEngine,
     viewer: Principal,
@@ -216,17 +217,22 @@ def _encode_ahead(
     statement_id: int | None = None,
 ) -> Encoded:
     """Vectors of the texts the organisation will need once `change` is applied and that
-    the space lacks, read and encoded before the caller's transaction begins. Nothing when
-    the organisation (or the statement) is unknown, archived or not the viewer's to change:
-    the caller's transaction answers that."""
-    with reader() as read:
-        if statement_id is not None:
+    the space lacks, read and encoded before the caller's transaction begins, in the
+    organisation's turn (`api.kit.turns`: no other request of this process writes its
+    texts until this one has committed, so nothing read here changes before the write).
+    Nothing when the organisation (or the statement) is unknown, archived or not the
+    viewer's to change: the caller's transaction answers that. Raises ServiceUnavailable
+    (503) when the turn does not come within the lock timeout."""
+    if statement_id is not None:
+        with reader() as read:
             statement = repository.find_statement(read, statement_id)
             if statement is None:
                 return {}
             organisation_id = statement.organisation_id
-        if organisation_id is None or not viewer.acts_for(organisation_id):
-            return {}
+    if organisation_id is None or not viewer.acts_for(organisation_id):
+        return {}
+    take_turn(session, organisation_id)
+    with reader() as read:
         org = repository.find_active(read, organisation_id)
         if org is None:
             return {}
@@ -364,7 +370,7 @@ def update_organisation(
             org.contacts = _contacts(data.contacts)
 
     encoded = (
-        _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+        _encode_ahead(session, reader, matching, viewer, change, organisation_id=organisation_id)
         if "description" in given
         else {}
     )
@@ -539,7 +545,9 @@ def create_statement(
         org.statements.append(statement)
         added.append(statement)
 
-    encoded = _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+    encoded = _encode_ahead(
+        session, reader, matching, viewer, change, organisation_id=organisation_id
+    )
     added.clear()
     _write(session, matching, viewer, organisation_id, change, encoded=encoded)
     return added[-1]
@@ -590,7 +598,7 @@ def update_statement(
         if data.visibility is not None:
             statement.visibility = data.visibility
 
-    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    encoded = _encode_ahead(session, reader, matching, viewer, change, statement_id=statement_id)
     statement, org = _statement_write(session, viewer, statement_id)
     if given:
         change(org)
@@ -612,7 +620,7 @@ def delete_statement(
     def change(org: Organisation) -> None:
         org.statements.remove(_find_in(org, statement_id))
 
-    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    encoded = _encode_ahead(session, reader, matching, viewer, change, statement_id=statement_id)
     _statement, org = _statement_write(session, viewer, statement_id)
     change(org)
     _flush(session, org)
