@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,9 +26,13 @@ from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
-from api.kit.errors import install_error_handlers
+from api.kit.errors import install_error_handlers, problem_responses
+from api.kit.idempotency import install_idempotency
 from api.kit.mail import mailer_for
+from api.kit.overload import install_overload_protection
+from api.kit.routing import check_every_route_is_a_route
 from api.kit.settings import Settings, get_settings
+from api.kit.turns import Turns
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
 from api.organisations import endpoints as organisation_endpoints
@@ -65,6 +70,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Threads that run sync routes and dependencies: as many as pooled connections.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await run_in_threadpool(_prepare_database, app)
         if warm_up:
             await run_in_threadpool(_warm_up, app)
@@ -81,33 +88,43 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         description="Mise en relation des organismes Hlm et de leurs partenaires sur un même "
         "territoire : compétences, besoins, appels à projets.",
     )
-    engine = make_engine(settings.effective_database_url, echo=settings.sql_echo)
+    engine = make_engine(
+        settings.effective_database_url, echo=settings.sql_echo, limits=settings.pool_limits
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.write_session_factory = make_session_factory(for_writes(engine))
     app.state.matching = MatchingEngine(settings)
+    app.state.turns = Turns(timeout=settings.db_lock_timeout, retry_after=settings.retry_after)
     app.state.mailer = mailer_for(settings)
     # The consortium review's eligibility and similarities come from the call ranking.
     app.state.call_fit = RankingFit(lambda: app.state.matching)
     install_error_handlers(app)
+    # Added first, so inside the security headers and CORS: its 503s get them too.
+    install_overload_protection(app, settings)
     install_abuse_protection(app, settings)
-    app.include_router(organisation_endpoints.router)
-    app.include_router(organisation_endpoints.statements_router)
-    app.include_router(territory_endpoints.router)
-    app.include_router(matching_endpoints.router)
-    app.include_router(account_endpoints.router)
-    app.include_router(audit_endpoints.router)
-    app.include_router(import_endpoints.router)
-    app.include_router(subscription_endpoints.router)
+    install_idempotency(app)
+    # Every API route may meet overload (`api.kit.overload`): 503 is declared on each.
+    for router in (
+        organisation_endpoints.router,
+        organisation_endpoints.statements_router,
+        territory_endpoints.router,
+        matching_endpoints.router,
+        account_endpoints.router,
+        audit_endpoints.router,
+        import_endpoints.router,
+        subscription_endpoints.router,
+        consortium_endpoints.router,
+        consortium_endpoints.impact_router,
+        call_endpoints.router,
+        call_fit_endpoints.router,
+        digest_endpoints.router,
+    ):
+        app.include_router(router, responses=problem_responses(503))
     app.include_router(subscription_endpoints.pages)
     app.include_router(digest_pages.router)
-    app.include_router(digest_endpoints.router)
     app.include_router(digest_endpoints.public)
-    app.include_router(consortium_endpoints.router)
-    app.include_router(consortium_endpoints.impact_router)
-    app.include_router(call_endpoints.router)
-    app.include_router(call_fit_endpoints.router)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -133,4 +150,5 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         return {"status": "ok"}
 
     check_every_route_has_a_rule(app)
+    check_every_route_is_a_route(app)
     return app

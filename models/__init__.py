@@ -5,6 +5,7 @@ from models.base import Base
 from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
 from models.digest import CallDismissal, DigestDelivery, DigestSubscription, FeedKey
+from models.idempotency import IdempotencyKey
 from models.interest import CallInterest
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
@@ -30,6 +31,7 @@ __all__ = [
     "Embedding",
     "FeedKey",
     "FormerCommune",
+    "IdempotencyKey",
     "MatchChange",
     "MatchState",
     "Organisation",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,44 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections a process keeps and how long anything waits on the database.
+
+    size, overflow : connections kept open, and opened beyond them under load.
+    checkout_timeout : seconds a thread waits for a free connection (SQLAlchemy raises
+        `sqlalchemy.exc.TimeoutError`; the API answers 503).
+    lock_timeout : seconds a statement waits for a lock: SQLite's write lock (its busy
+        timeout, then "database is locked"), a PostgreSQL row or table lock (its
+        `lock_timeout`, then `LockNotAvailable`); the API answers 503.
+    Commands keep the defaults: a long wait is better than a failed migration.
+    """
+
+    size: int = 5
+    overflow: int = 10
+    checkout_timeout: float = 30.0
+    lock_timeout: float = 30.0
+
+
+def make_engine(url: str, *, echo: bool = False, limits: PoolLimits | None = None) -> Engine:
     """Create an engine; an SQLite file's folder is created on the way."""
+    limits = limits or PoolLimits()
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": limits.lock_timeout}
     else:
         kwargs["pool_pre_ping"] = True
+        milliseconds = max(1, round(limits.lock_timeout * 1000))
+        kwargs["connect_args"] = {"options": f"-c lock_timeout={milliseconds}"}
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        kwargs.update(
+            pool_size=limits.size,
+            max_overflow=limits.overflow,
+            pool_timeout=limits.checkout_timeout,
+        )
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)

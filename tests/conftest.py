@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
 from api.app import create_app
-from api.kit.deps import Reader, Writer, get_auth_session, get_reader, get_session, get_writer
+from api.kit.deps import Reader, Writer, get_reader, get_session, get_writer
 from api.kit.settings import REPO_ROOT, Settings
 from api.matching.engine import MatchingEngine
 from api.tools.demo import ensure_territories
@@ -130,15 +130,14 @@ def app(settings: Settings, session: Session) -> FastAPI:
             yield session
 
     def _test_reader() -> Reader:
-        # The test's rows live in its open transaction: a write's look-ahead reads them
-        # through the same session.
+        # The test's rows live in its open transaction: a write's look-ahead (and the
+        # token's look-up) reads them through the same session.
         def read() -> AbstractContextManager[Session]:
             return nullcontext(session)
 
         return read
 
     app.dependency_overrides[get_session] = _test_session
-    app.dependency_overrides[get_auth_session] = _test_session
     app.dependency_overrides[get_reader] = _test_reader
 
     def _test_writer() -> Writer:

@@ -12,10 +12,14 @@ from api.accounts.schemas import AccountOut, IssuedTokenOut, Me, TokenIn, TokenO
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep, ViewerDep
 from api.kit.errors import InvalidInput, NotFound, problem_responses
+from api.kit.idempotency import SecretIdempotencyDep
+from api.kit.routing import Route
 from models import Account, ApiToken
 from models.enums import AccountRole
 
-router = APIRouter(prefix="/api/v1", tags=["comptes"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=Route, prefix="/api/v1", tags=["comptes"], responses=problem_responses(401, 403)
+)
 
 
 def token_out(token: ApiToken) -> TokenOut:
@@ -57,11 +61,15 @@ def list_tokens(session: SessionDep) -> list[TokenOut]:
     "/tokens",
     response_model=IssuedTokenOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.admin),
 )
-def create_token(session: SessionDep, body: TokenIn) -> IssuedTokenOut:
-    """A new token, for a new account or an existing one; the secret is in this answer only."""
+def create_token(
+    session: SessionDep, body: TokenIn, _idempotency: SecretIdempotencyDep
+) -> IssuedTokenOut:
+    """A new token, for a new account or an existing one; the secret is in this answer only
+    (sent again with the same Idempotency-Key: 409 naming the token, whose secret is not
+    kept)."""
     expires_at = body.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=UTC)

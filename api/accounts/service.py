@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.accounts.principal import Principal
@@ -90,19 +91,22 @@ def issue_token(
         raise InvalidInput("La date d'expiration est déjà passée.")
     while True:
         prefix = secrets.token_hex(PREFIX_LENGTH // 2)
-        if session.scalar(select(ApiToken.id).where(ApiToken.prefix == prefix)) is None:
-            break
-    secret = secrets.token_urlsafe(32)
-    token = ApiToken(
-        account=account,
-        prefix=prefix,
-        token_hash=_digest(secret),
-        label=label,
-        expires_at=expires_at,
-    )
-    session.add(token)
-    session.flush()
-    return IssuedToken(token, f"{TOKEN_SCHEME}_{prefix}_{secret}")
+        if session.scalar(select(ApiToken.id).where(ApiToken.prefix == prefix)) is not None:
+            continue
+        secret = secrets.token_urlsafe(32)
+        try:
+            with session.begin_nested():
+                token = ApiToken(
+                    account=account,
+                    prefix=prefix,
+                    token_hash=_digest(secret),
+                    label=label,
+                    expires_at=expires_at,
+                )
+                session.add(token)
+        except IntegrityError:  # a concurrent request drew the same prefix: draw again
+            continue
+        return IssuedToken(token, f"{TOKEN_SCHEME}_{prefix}_{secret}")
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

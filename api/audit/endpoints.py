@@ -12,8 +12,14 @@ from api.audit import service
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
 from api.kit.errors import problem_responses
+from api.kit.routing import Route
 
-router = APIRouter(prefix="/api/v1/audit", tags=["journal"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=Route,
+    prefix="/api/v1/audit",
+    tags=["journal"],
+    responses=problem_responses(401, 403),
+)
 
 ObjectType = Literal["organisation", "statement", "account", "token", "review"]
 

@@ -12,10 +12,15 @@ from api.calls.schemas import CallIn, CallOut, CallPage, CallPatch, CallSort, Ca
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, TodayDep, ViewerDep
 from api.kit.errors import problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 from models.enums import OrganisationKind
 
 router = APIRouter(
-    prefix="/api/v1/calls", tags=["appels à projets"], responses=problem_responses(401, 403)
+    route_class=Route,
+    prefix="/api/v1/calls",
+    tags=["appels à projets"],
+    responses=problem_responses(401, 403),
 )
 
 CallId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -155,6 +160,7 @@ def list_calls(
 )
 def create_call(
     session: SessionDep,
+    _idempotency: IdempotencyDep,
     reader: ReaderDep,
     matching: MatchingDep,
     today: TodayDep,

@@ -19,8 +19,12 @@ from api.calls.fit_schemas import (
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, SessionDep, ViewerDep
 from api.kit.errors import problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 
-router = APIRouter(tags=["appels à projets"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=Route, tags=["appels à projets"], responses=problem_responses(401, 403)
+)
 CallId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 OrganisationParam = Annotated[
@@ -74,6 +78,7 @@ def organisation_calls(
 )
 def mark_interest(
     session: SessionDep,
+    _idempotency: IdempotencyDep,
     viewer: ViewerDep,
     call_id: CallId,
     body: InterestIn,
@@ -130,6 +135,7 @@ def list_interests(
 )
 def propose_consortia(
     session: SessionDep,
+    _idempotency: IdempotencyDep,
     matching: MatchingDep,
     viewer: ViewerDep,
     call_id: CallId,

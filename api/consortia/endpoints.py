@@ -25,10 +25,15 @@ from api.consortia.states import REASON_LABELS
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep, ViewerDep
 from api.kit.errors import InvalidInput, problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 from models.enums import ConsortiumStatus
 
 router = APIRouter(
-    prefix="/api/v1/consortia", tags=["consortiums"], responses=problem_responses(401, 403, 422)
+    route_class=Route,
+    prefix="/api/v1/consortia",
+    tags=["consortiums"],
+    responses=problem_responses(401, 403, 422),
 )
 CallFitDep = Annotated[CallFit, Depends(get_call_fit)]
 ConsortiumId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -103,7 +108,11 @@ def change_consortium(
     openapi_extra=access(Access.coordinator),
 )
 def review_consortium(
-    session: SessionDep, viewer: ViewerDep, consortium_id: ConsortiumId, review: ReviewIn
+    session: SessionDep,
+    viewer: ViewerDep,
+    consortium_id: ConsortiumId,
+    review: ReviewIn,
+    _idempotency: IdempotencyDep,
 ) -> ConsortiumOut:
     """Approuver, rejeter ou demander des modifications (motif, commentaire, version)."""
     consortium = service.review_consortium(session, consortium_id, review, viewer)
@@ -139,7 +148,10 @@ def record_outcome(
 
 
 impact_router = APIRouter(
-    prefix="/api/v1/impact", tags=["consortiums"], responses=problem_responses(401, 403, 422)
+    route_class=Route,
+    prefix="/api/v1/impact",
+    tags=["consortiums"],
+    responses=problem_responses(401, 403, 422),
 )
 
 

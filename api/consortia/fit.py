@@ -109,7 +109,7 @@ class PerimeterFit:
 DEFAULT_FIT = PerimeterFit()
 
 
-def get_call_fit(request: Request) -> CallFit:
+async def get_call_fit(request: Request) -> CallFit:
     """The app's CallFit (`app.state.call_fit` when set, else `PerimeterFit`)."""
     fit: CallFit = getattr(request.app.state, "call_fit", DEFAULT_FIT)
     return fit

@@ -14,13 +14,15 @@ from api.digest.feeds import FeedKind
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, SessionDep, SettingsDep, ViewerDep
 from api.kit.errors import problem_responses
+from api.kit.routing import Route
 
 router = APIRouter(
+    route_class=Route,
     prefix="/api/v1/organisations/{organisation_id}/feeds",
     tags=["digest"],
     responses=problem_responses(401, 403, 404, 422),
 )
-public = APIRouter(tags=["digest"])
+public = APIRouter(route_class=Route, tags=["digest"])
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Secret = Annotated[str, Path(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

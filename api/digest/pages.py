@@ -12,8 +12,9 @@ from api.digest.links import DISMISS, UNSUBSCRIBE, LinkError
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep, SettingsDep
 from api.kit.pages import page
+from api.kit.routing import Route
 
-router = APIRouter(tags=["digest"])
+router = APIRouter(route_class=Route, tags=["digest"])
 
 # Pages check their token themselves: a mangled link gets a French page, not a problem.
 Token = Annotated[str, Query(description="The signed token of the link.")]

@@ -13,9 +13,14 @@ from api.imports.schemas import CallImportReport, ExportFormat, ImportReport
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
 from api.kit.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 
 router = APIRouter(
-    prefix="/api/v1", tags=["import et export"], responses=problem_responses(401, 403)
+    route_class=Route,
+    prefix="/api/v1",
+    tags=["import et export"],
+    responses=problem_responses(401, 403),
 )
 
 # The body is the file itself. Browsers and tools name CSV files in several ways; the
@@ -77,7 +82,8 @@ async def _read_body(request: Request) -> bytes:
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+    request.state.body = b"".join(chunks)  # what an Idempotency-Key's fingerprint reads
+    return bytes(request.state.body)
 
 
 UploadDep = Annotated[bytes, Depends(read_upload)]
@@ -95,6 +101,8 @@ def import_organisations(
     matching: MatchingDep,
     viewer: ViewerDep,
     data: UploadDep,
+    # After the file: its fingerprint reads the bytes read above.
+    _idempotency: IdempotencyDep,
     dry_run: Annotated[
         bool, Query(description="Check the file and tell what would change; write nothing.")
     ] = False,
@@ -174,6 +182,7 @@ _CALLS_BODY: dict[str, Any] = {
 )
 def import_calls(
     session: SessionDep,
+    _idempotency: IdempotencyDep,
     reader: ReaderDep,
     matching: MatchingDep,
     viewer: ViewerDep,

@@ -370,6 +370,11 @@ def import_organisations(
         missing = matching.unembedded(read, texts)
     encoded: dict[tuple[str, str], FloatMatrix] = matching.embed(missing)
 
+    # Concurrent imports (and creations) of the same organisations wait for each other
+    # here, before this transaction reads what exists: the second sees what the first wrote.
+    repository.lock_identities(
+        session, [k for g in groups for k in repository.identity_keys(g.name, g.siren)]
+    )
     plans = plan_import(session, groups)  # what is written is what this transaction read
     counts = _Counts()
     outcomes = []

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from api.accounts.principal import ANONYMOUS
 from api.accounts.service import authenticate, token_prefix
 from api.kit.abuse import RateLimits
-from api.kit.deps import AuthSessionDep
+from api.kit.deps import ReaderDep
 from api.kit.errors import Forbidden, Unauthorized
 from models import Statement
 
@@ -92,7 +92,7 @@ _bearer = HTTPBearer(
 
 def authorise(
     request: Request,
-    session: AuthSessionDep,
+    reader: ReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Authenticate the bearer token and apply the route's rule; the principal is left on
@@ -117,22 +117,27 @@ def authorise(
     address = request.client.host if request.client else "inconnue"
     prefix = token_prefix(credentials.credentials)
     limits.check_authentication(address, prefix)
-    try:
-        principal = authenticate(session, credentials.credentials)
-    except Unauthorized:
-        limits.authentication_failed(address, prefix)
-        raise
-    request.state.principal = principal
-    if isinstance(route, APIRoute) and (route.openapi_extra or {}).get(COSTLY_KEY):
-        limits.costly(address, str(principal.account_id))
-    if rule == Access.admin and not principal.is_admin:
-        raise Forbidden("Réservé aux administrateurs.")
-    if rule == Access.coordinator and not principal.sees_everything:
-        raise Forbidden("Réservé à la coordination de l'association régionale.")
-    if rule == Access.organisation and not principal.sees_everything:
-        organisation_id = _organisation_of(session, request.path_params)
-        if organisation_id is not None and not principal.acts_for(organisation_id):
-            raise Forbidden(f"Vous n'agissez pas pour l'organisation n° {organisation_id}.")
+    # A short transaction of its own, ended before the route runs: the request's own (which
+    # on SQLite takes the write lock at its first statement) must not begin before the
+    # route has encoded its texts, and no connection is held while the request waits for
+    # its next thread.
+    with reader() as session:
+        try:
+            principal = authenticate(session, credentials.credentials)
+        except Unauthorized:
+            limits.authentication_failed(address, prefix)
+            raise
+        request.state.principal = principal
+        if isinstance(route, APIRoute) and (route.openapi_extra or {}).get(COSTLY_KEY):
+            limits.costly(address, str(principal.account_id))
+        if rule == Access.admin and not principal.is_admin:
+            raise Forbidden("Réservé aux administrateurs.")
+        if rule == Access.coordinator and not principal.sees_everything:
+            raise Forbidden("Réservé à la coordination de l'association régionale.")
+        if rule == Access.organisation and not principal.sees_everything:
+            organisation_id = _organisation_of(session, request.path_params)
+            if organisation_id is not None and not principal.acts_for(organisation_id):
+                raise Forbidden(f"Vous n'agissez pas pour l'organisation n° {organisation_id}.")
 
 
 def _statement_owner(session: Session, statement_id: int) -> int | None:

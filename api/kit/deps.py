@@ -14,11 +14,22 @@ from sqlalchemy.orm import Session
 from api.accounts.principal import ANONYMOUS, Principal
 from api.kit.mail import Mailer
 from api.kit.settings import Settings
+from api.kit.turns import HeldTurns
 from api.matching.engine import MatchingEngine
 from models.db import transaction
 
 # Requests of these methods only read; any other may write.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TURNS = "maillage_turns"  # Session.info: the request's HeldTurns
+
+
+def take_turn(session: Session, organisation_id: int) -> None:
+    """Wait for the organisation's turn to write its texts (`api.kit.turns`), held until
+    the request's transaction ends; nothing outside a request (commands, tests' sessions).
+    Raises ServiceUnavailable (503) past the lock timeout."""
+    held: HeldTurns | None = session.info.get(TURNS)
+    if held is not None:
+        held.take(organisation_id)
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -32,27 +43,27 @@ def get_session(request: Request) -> Iterator[Session]:
     state = request.app.state
     reads = request.method in READ_METHODS
     factory = state.session_factory if reads else state.write_session_factory
-    with factory() as session, session.begin():
-        # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
-        session.info["principal"] = getattr(request.state, "principal", None)
-        yield session
+    turns = HeldTurns(state.turns)
+    try:
+        with factory() as session, session.begin():
+            # Who acts, for the audit trail (`authorise`, an app-wide dependency, ran first).
+            session.info["principal"] = getattr(request.state, "principal", None)
+            # The organisations' turns its services take (`api.kit.turns`), given back
+            # once the transaction has ended.
+            session.info[TURNS] = turns
+            yield session
+    finally:
+        turns.release_all()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_auth_session(request: Request) -> Iterator[Session]:
-    """A short read-only transaction of its own, to look the bearer token up: a writing
-    request's transaction (which on SQLite takes the write lock at its first statement)
-    must not begin before the request's service has encoded its texts."""
-    with request.app.state.session_factory() as session, session.begin():
-        yield session
+# The dependencies below do no blocking work: async, they run on the event loop instead of
+# taking a worker thread's turn (a request waits for one turn per sync dependency).
 
 
-AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
-
-
-def get_matching(request: Request) -> MatchingEngine:
+async def get_matching(request: Request) -> MatchingEngine:
     matching: MatchingEngine = request.app.state.matching
     return matching
 
@@ -63,11 +74,16 @@ MatchingDep = Annotated[MatchingEngine, Depends(get_matching)]
 Reader = Callable[[], AbstractContextManager[Session]]
 
 
-def get_reader(request: Request) -> Reader:
+async def get_reader(request: Request) -> Reader:
     """Short read-only transactions beside the request's own: a write that must read what it
     changes before it can encode the new texts (a statement's organisation, its profile)
     reads them here, encodes, and only then runs its own transaction's first statement,
-    which takes SQLite's write lock (`get_session`)."""
+    which takes SQLite's write lock (`get_session`). The bearer token is looked up here too
+    (`api.kit.auth.authorise`).
+
+    Each transaction returns its connection when it ends: a thread never holds two
+    connections at once (the request's own connects at its first statement, after them),
+    and no connection waits across a change of thread (`Settings.worker_threads`)."""
     factory = request.app.state.session_factory
 
     def read() -> AbstractContextManager[Session]:
@@ -79,7 +95,7 @@ def get_reader(request: Request) -> Reader:
 ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
-def get_viewer(request: Request) -> Principal:
+async def get_viewer(request: Request) -> Principal:
     """The account the request acts for (left on the request by `api.kit.auth.authorise`,
     which every API route runs first)."""
     viewer: Principal = getattr(request.state, "principal", ANONYMOUS)
@@ -89,7 +105,7 @@ def get_viewer(request: Request) -> Principal:
 ViewerDep = Annotated[Principal, Depends(get_viewer)]
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -97,7 +113,7 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 
@@ -109,7 +125,7 @@ MailerDep = Annotated[Mailer, Depends(get_mailer)]
 Writer = Callable[[], AbstractContextManager[Session]]
 
 
-def get_writer(request: Request) -> Writer:
+async def get_writer(request: Request) -> Writer:
     factory = request.app.state.write_session_factory
 
     def write() -> AbstractContextManager[Session]:

@@ -26,6 +26,7 @@ TITLES_FR: dict[int, str] = {
     422: "Données invalides",
     429: "Trop de requêtes",
     500: "Erreur interne",
+    503: "Service momentanément indisponible",
 }
 
 
@@ -83,6 +84,13 @@ class TooManyRequests(AppError):
 
     status_code = 429
     type_slug = "too-many-requests"
+
+
+class ServiceUnavailable(AppError):
+    """Overload: `Retry-After` (seconds) says when to send the same request again."""
+
+    status_code = 503
+    type_slug = "service-unavailable"
 
 
 class Unauthorized(AppError):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from models.db import PoolLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,6 +137,78 @@ class Settings(BaseSettings):
         description="Largest file POST /api/v1/imports/organisations accepts, in bytes "
         "(refused with 413 before it is read whole).",
     )
+    # Load: a request holds at most one database connection at a time, and only while one
+    # of the worker threads runs it; so as many connections as threads means that no
+    # thread waits for a connection held by a request waiting for a thread.
+    worker_threads: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="Threads that run the routes and their database work (anyio's thread "
+        "limiter); requests beyond wait their turn without holding a connection.",
+    )
+    encoding_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Texts encoded by the dense model at once (each encoding already uses "
+        "every core); 0: as many as the machine has cores. Requests beyond wait their turn.",
+    )
+    db_pool_size: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Database connections kept open per server process; 0: as many as "
+        "worker_threads. PostgreSQL's max_connections must leave room for every process.",
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Connections opened beyond db_pool_size under load (a request commits "
+        "after its thread is handed back), closed when returned.",
+    )
+    db_pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Seconds a request waits for a free connection before answering 503 "
+        "with Retry-After.",
+    )
+    db_lock_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request waits for a lock (SQLite's write lock, a PostgreSQL "
+        "row or table lock) before answering 503 with Retry-After.",
+    )
+    max_requests_in_flight: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="API requests a server process serves at once; more wait for a place "
+        "(admission_timeout) and are then refused with 503 and Retry-After.",
+    )
+    admission_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Seconds a request waits for a place when max_requests_in_flight are "
+        "being served, before its 503.",
+    )
+    retry_after: int = Field(
+        default=2,
+        ge=1,
+        le=3600,
+        description="Seconds a client is told to wait (Retry-After) after a 503 for overload.",
+    )
+    idempotency_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 30,
+        description="How long the answer to a POST sent with an Idempotency-Key is kept: "
+        "the same key and body within it get the same answer, without a second creation.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = Field(
@@ -192,6 +267,18 @@ class Settings(BaseSettings):
             return None
         path = Path(self.thesaurus)
         return path if path.is_absolute() else self.fixtures_dir / path
+
+    @property
+    def pool_limits(self) -> PoolLimits:
+        """The server's connection pool and lock waits (`models.db.PoolLimits`)."""
+        from models.db import PoolLimits
+
+        return PoolLimits(
+            size=self.db_pool_size or self.worker_threads,
+            overflow=self.db_max_overflow,
+            checkout_timeout=self.db_pool_timeout,
+            lock_timeout=self.db_lock_timeout,
+        )
 
     @property
     def base_url(self) -> str:

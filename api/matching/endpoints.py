@@ -9,6 +9,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, SessionDep
 from api.kit.errors import problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 from api.matching import service
 from api.matching.schemas import (
     DismissalIn,
@@ -19,7 +21,9 @@ from api.matching.schemas import (
     Within,
 )
 
-router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=Route, tags=["mise en relation"], responses=problem_responses(401, 403)
+)
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -85,7 +89,11 @@ def partners(
     responses=problem_responses(404, 422),
 )
 def dismiss(
-    session: SessionDep, organisation_id: OrganisationId, body: DismissalIn, response: Response
+    session: SessionDep,
+    organisation_id: OrganisationId,
+    body: DismissalIn,
+    response: Response,
+    _idempotency: IdempotencyDep,
 ) -> DismissalOut:
     """Dismiss a suggested partner: it is not suggested to this organisation again."""
     out, created = service.dismiss(session, organisation_id, body.organisation_id, body.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -116,6 +117,11 @@ class MatchingEngine:
             profile_weight=settings.profile_weight,
             words_weight=settings.words_weight,
         )
+        # Encodings at once: more than the cores only slow every request down, the ones
+        # that hold SQLite's write lock (or a row lock) among them.
+        self._encoding = threading.BoundedSemaphore(
+            settings.encoding_threads or os.cpu_count() or 1
+        )
         self._lock = threading.Lock()
         self._snapshot: NetworkSnapshot | None = None
         self._refitting: threading.Thread | None = None
@@ -145,12 +151,11 @@ class MatchingEngine:
         expanded: bool = False,
     ) -> FloatMatrix:
         """Dense vectors of the texts read as queries or passages, through the thesaurus
-        (`expanded`: the texts already are)."""
-        return self.encoder.encode(
-            list(texts) if expanded else [self.expand(t) for t in texts],
-            role=role,
-            show_progress_bar=show_progress_bar,
-        )
+        (`expanded`: the texts already are). At most `Settings.encoding_threads` encode at
+        once; the others wait their turn."""
+        prepared = list(texts) if expanded else [self.expand(t) for t in texts]
+        with self._encoding:
+            return self.encoder.encode(prepared, role=role, show_progress_bar=show_progress_bar)
 
     def embed(self, texts: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], FloatMatrix]:
         """Vectors of the texts, keyed by (role, content hash), each read as its role asks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.kit.errors import InvalidInput, NotFound
@@ -162,27 +163,46 @@ def partners(
 def dismiss(
     session: Session, organisation_id: int, dismissed_id: int, reason: str | None
 ) -> tuple[DismissalOut, bool]:
-    """Dismiss a suggestion for good; dismissing again only updates the reason."""
+    """Dismiss a suggestion for good; dismissing again only updates the reason. Returns the
+    dismissal and whether this call created it: of two requests dismissing the same
+    organisation at once, one creates it, the other finds it, as if it had come second.
+    Raises InvalidInput (itself), NotFound (either organisation unknown or archived)."""
     _require_organisation(session, organisation_id)
     if dismissed_id == organisation_id:
         raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
     other = session.get(Organisation, dismissed_id)
     if other is None or other.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {dismissed_id} à écarter.")
-    existing = session.scalar(
-        select(Dismissal).where(
-            Dismissal.organisation_id == organisation_id, Dismissal.dismissed_id == dismissed_id
-        )
-    )
+    existing = _dismissal(session, organisation_id, dismissed_id)
     created = existing is None
     if existing is None:
-        existing = Dismissal(organisation_id=organisation_id, dismissed_id=dismissed_id)
-        session.add(existing)
+        try:
+            with session.begin_nested():  # PostgreSQL: waits for a concurrent insert
+                existing = Dismissal(
+                    organisation_id=organisation_id,
+                    dismissed_id=dismissed_id,
+                    reason=reason or None,
+                )
+                session.add(existing)
+        except IntegrityError:
+            # The same dismissal, committed by a concurrent request meanwhile.
+            existing = _dismissal(session, organisation_id, dismissed_id)
+            if existing is None:
+                raise
+            created = False
     existing.reason = reason or None
     session.flush()
     return DismissalOut(
         organisation=summary(other), reason=existing.reason, created_at=existing.created_at
     ), created
+
+
+def _dismissal(session: Session, organisation_id: int, dismissed_id: int) -> Dismissal | None:
+    return session.scalar(
+        select(Dismissal).where(
+            Dismissal.organisation_id == organisation_id, Dismissal.dismissed_id == dismissed_id
+        )
+    )
 
 
 def list_dismissals(session: Session, organisation_id: int) -> list[DismissalOut]:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
 from api.kit.errors import problem_responses
+from api.kit.idempotency import IdempotencyDep
+from api.kit.routing import Route
 from api.organisations import service
 from api.organisations.schemas import (
     OrganisationIn,
@@ -24,10 +26,16 @@ from api.organisations.schemas import (
 from models.enums import OrganisationKind, StatementKind
 
 router = APIRouter(
-    prefix="/api/v1/organisations", tags=["organisations"], responses=problem_responses(401, 403)
+    route_class=Route,
+    prefix="/api/v1/organisations",
+    tags=["organisations"],
+    responses=problem_responses(401, 403),
 )
 statements_router = APIRouter(
-    prefix="/api/v1/statements", tags=["organisations"], responses=problem_responses(401, 403)
+    route_class=Route,
+    prefix="/api/v1/statements",
+    tags=["organisations"],
+    responses=problem_responses(401, 403),
 )
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -135,6 +143,7 @@ def create_organisation(
     viewer: ViewerDep,
     body: OrganisationIn,
     response: Response,
+    _idempotency: IdempotencyDep,
     allow_duplicate_name: AllowDuplicateName = False,
 ) -> OrganisationOut:
     """Create an organisation with its territories, contacts and statements (409 when its
@@ -245,6 +254,7 @@ def create_statement(
     organisation_id: OrganisationId,
     body: StatementIn,
     response: Response,
+    _idempotency: IdempotencyDep,
 ) -> StatementOut:
     """Add a competency or a need to an organisation; matching reads it at once."""
     statement = service.create_statement(session, reader, matching, viewer, organisation_id, body)

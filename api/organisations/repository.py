@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -23,10 +23,15 @@ def active() -> ColumnElement[bool]:
     return Organisation.archived_at.is_(None)
 
 
-def find_active(session: Session, organisation_id: int) -> Organisation | None:
+def find_active(
+    session: Session, organisation_id: int, *, for_update: bool = False
+) -> Organisation | None:
     """The organisation with its territories, contacts and statements, unless it is unknown
-    or archived."""
-    return session.scalar(
+    or archived. `for_update`: its row locked until the transaction ends (PostgreSQL;
+    SQLite's writers hold the whole database), and its state read again after the lock:
+    concurrent writes to one organisation then run one after the other, each on what the
+    previous one committed."""
+    query = (
         select(Organisation)
         .where(Organisation.id == organisation_id, active())
         .options(
@@ -35,6 +40,46 @@ def find_active(session: Session, organisation_id: int) -> Organisation | None:
             selectinload(Organisation.statements),
         )
     )
+    if for_update:
+        query = query.with_for_update(of=Organisation).execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+# Namespaces of the transaction-level advisory locks that serialise the creation (or the
+# renaming) of organisations of one name or one SIREN on PostgreSQL: one lock for them all
+# (taken shared by each request, exclusive by a large import), one per identity.
+ALL_IDENTITIES = 7_263_000
+ONE_IDENTITY = 7_263_001
+# More identities than this are locked all at once: each advisory lock takes a slot of
+# PostgreSQL's shared lock table (max_locks_per_transaction × connections).
+MAX_IDENTITY_LOCKS = 32
+
+
+def lock_identities(session: Session, keys: Iterable[str]) -> None:
+    """Wait until no other transaction is creating or renaming an organisation of these
+    identities (`identity_keys`), and hold them until this transaction ends; so that the
+    checks that follow (SIREN taken, namesake) see what a concurrent request committed and
+    answer as if it had come second. Keys are taken in order, after the shared lock of all
+    identities: two requests cannot each hold a lock the other waits for. Past
+    MAX_IDENTITY_LOCKS keys (an import), the lock of all identities is taken exclusive.
+    PostgreSQL only: on SQLite a writer holds the whole database from its first statement."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    if len(ordered) > MAX_IDENTITY_LOCKS:
+        session.execute(select(func.pg_advisory_xact_lock(ALL_IDENTITIES, 0)))
+        return
+    session.execute(select(func.pg_advisory_xact_lock_shared(ALL_IDENTITIES, 0)))
+    for key in ordered:
+        session.execute(select(func.pg_advisory_xact_lock(ONE_IDENTITY, func.hashtext(key))))
+
+
+def identity_keys(name: str | None, siren: str | None) -> list[str]:
+    """What makes two organisations the same one to the checks: the folded name, the SIREN."""
+    keys = [f"name:{name_key(name)}"] if name else []
+    return keys + ([f"siren:{siren}"] if siren else [])
 
 
 def find_statement(session: Session, statement_id: int) -> Statement | None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.accounts.principal import Principal
-from api.kit.deps import Reader
+from api.kit.deps import Reader, take_turn
 from api.kit.errors import Conflict, Forbidden, NotFound
 from api.kit.pagination import decode_cursor, encode_cursor, key_datetime, key_id, key_text
 from api.kit.pagination import scope_of as pagination_scope
@@ -191,19 +191,23 @@ def _visible(viewer: Principal, statement: Statement) -> bool:
     return statement.visibility == Visibility.network or viewer.acts_for(statement.organisation_id)
 
 
-def _flush(session: Session) -> None:
-    """Flush, turning a unique violation (a SIREN taken by a concurrent request) into a
-    Conflict."""
+def _flush(session: Session, org: Organisation | None = None) -> None:
+    """Flush, turning a unique violation into the Conflict a request coming second gets
+    (the SIREN taken: `lock_identities` makes it rare, a SIREN written by a command
+    is not locked)."""
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
+        if org is not None and org.siren is not None:
+            _check_siren_free(session, org.siren, org.id)
         raise Conflict(
             "Cette organisation entre en conflit avec une organisation existante."
         ) from exc
 
 
 def _encode_ahead(
+    session: Session,
     reader: Reader,
     matching: MatchingEngine,
     viewer: Principal,
@@ -213,17 +217,22 @@ def _encode_ahead(
     statement_id: int | None = None,
 ) -> Encoded:
     """Vectors of the texts the organisation will need once `change` is applied and that
-    the space lacks, read and encoded before the caller's transaction begins. Nothing when
-    the organisation (or the statement) is unknown, archived or not the viewer's to change:
-    the caller's transaction answers that."""
-    with reader() as read:
-        if statement_id is not None:
+    the space lacks, read and encoded before the caller's transaction begins, in the
+    organisation's turn (`api.kit.turns`: no other request of this process writes its
+    texts until this one has committed, so nothing read here changes before the write).
+    Nothing when the organisation (or the statement) is unknown, archived or not the
+    viewer's to change: the caller's transaction answers that. Raises ServiceUnavailable
+    (503) when the turn does not come within the lock timeout."""
+    if statement_id is not None:
+        with reader() as read:
             statement = repository.find_statement(read, statement_id)
             if statement is None:
                 return {}
             organisation_id = statement.organisation_id
-        if organisation_id is None or not viewer.acts_for(organisation_id):
-            return {}
+    if organisation_id is None or not viewer.acts_for(organisation_id):
+        return {}
+    take_turn(session, organisation_id)
+    with reader() as read:
         org = repository.find_active(read, organisation_id)
         if org is None:
             return {}
@@ -237,9 +246,10 @@ def _encode_ahead(
 
 
 def _editable(session: Session, viewer: Principal, organisation_id: int) -> Organisation:
-    """The organisation the viewer changes. Raises NotFound (unknown or archived),
-    Forbidden (not the viewer's)."""
-    org = repository.find_active(session, organisation_id)
+    """The organisation the viewer changes, its row locked until the transaction ends
+    (concurrent writes to one organisation run one after the other). Raises NotFound
+    (unknown or archived), Forbidden (not the viewer's)."""
+    org = repository.find_active(session, organisation_id, for_update=True)
     if org is None:
         raise _not_found(organisation_id)
     _require_acts_for(viewer, org)
@@ -269,7 +279,7 @@ def _write(
     changed and bump the index version. Raises NotFound, Forbidden, Conflict."""
     org = _editable(session, viewer, organisation_id)
     change(org)
-    _flush(session)
+    _flush(session, org)
     matching.organisation_written(session, org, encoded=encoded)
     return org
 
@@ -301,12 +311,13 @@ def create_organisation(
     # write lock (models.db), which concurrent writers would otherwise wait on while
     # this one encodes.
     encoded = matching.embed(organisation_texts(org)) if matching is not None else None
+    repository.lock_identities(session, repository.identity_keys(data.name, data.siren))
     _check_siren_free(session, data.siren)
     if not allow_duplicate_name:
         _check_name_free(session, data.name, data.kind, data.siren)
     _resolve_territories(session, org, data.territories)
     session.add(org)
-    _flush(session)
+    _flush(session, org)
     if matching is not None:
         matching.organisation_written(session, org, encoded=encoded)
     return org
@@ -359,13 +370,11 @@ def update_organisation(
             org.contacts = _contacts(data.contacts)
 
     encoded = (
-        _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+        _encode_ahead(session, reader, matching, viewer, change, organisation_id=organisation_id)
         if "description" in given
         else {}
     )
     org = _editable(session, viewer, organisation_id)
-    if "siren" in given:
-        _check_siren_free(session, data.siren, org.id)
     new_name = data.name if data.name is not None else org.name
     new_kind = data.kind if data.kind is not None else org.kind
     new_siren = data.siren if "siren" in given else org.siren
@@ -376,12 +385,19 @@ def update_organisation(
         or new_kind != org.kind
         or (new_siren is None and org.siren is not None)
     )
+    new_identity = repository.identity_keys(
+        new_name if becomes_namesake else None,
+        new_siren if "siren" in given and new_siren != org.siren else None,
+    )
+    repository.lock_identities(session, new_identity)
+    if "siren" in given:
+        _check_siren_free(session, data.siren, org.id)
     if not allow_duplicate_name and becomes_namesake:
         _check_name_free(session, new_name, new_kind, new_siren, own_id=org.id)
     if data.territories is not None:
         _resolve_territories(session, org, data.territories)
     change(org)
-    _flush(session)
+    _flush(session, org)
     if given:
         matching.organisation_written(session, org, encoded=encoded)
     return org
@@ -529,7 +545,9 @@ def create_statement(
         org.statements.append(statement)
         added.append(statement)
 
-    encoded = _encode_ahead(reader, matching, viewer, change, organisation_id=organisation_id)
+    encoded = _encode_ahead(
+        session, reader, matching, viewer, change, organisation_id=organisation_id
+    )
     added.clear()
     _write(session, matching, viewer, organisation_id, change, encoded=encoded)
     return added[-1]
@@ -545,11 +563,12 @@ def _find_in(org: Organisation, statement_id: int) -> Statement:
 def _statement_write(
     session: Session, viewer: Principal, statement_id: int
 ) -> tuple[Statement, Organisation]:
-    """The statement to change and its organisation. Raises NotFound (see
-    `_readable_statement`), Forbidden (the viewer sees it but does not act for it)."""
+    """The statement to change and its organisation, as they are once the organisation is
+    locked (a concurrent write may have changed or deleted it meanwhile). Raises NotFound
+    (see `_readable_statement`), Forbidden (the viewer sees it but does not act for it)."""
     statement = _readable_statement(session, viewer, statement_id)
     org = _editable(session, viewer, statement.organisation_id)
-    return statement, org
+    return _find_in(org, statement_id), org
 
 
 def update_statement(
@@ -579,11 +598,11 @@ def update_statement(
         if data.visibility is not None:
             statement.visibility = data.visibility
 
-    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    encoded = _encode_ahead(session, reader, matching, viewer, change, statement_id=statement_id)
     statement, org = _statement_write(session, viewer, statement_id)
     if given:
         change(org)
-        _flush(session)
+        _flush(session, org)
         matching.organisation_written(session, org, encoded=encoded)
     return statement
 
@@ -601,10 +620,10 @@ def delete_statement(
     def change(org: Organisation) -> None:
         org.statements.remove(_find_in(org, statement_id))
 
-    encoded = _encode_ahead(reader, matching, viewer, change, statement_id=statement_id)
+    encoded = _encode_ahead(session, reader, matching, viewer, change, statement_id=statement_id)
     _statement, org = _statement_write(session, viewer, statement_id)
     change(org)
-    _flush(session)
+    _flush(session, org)
     matching.organisation_written(session, org, encoded=encoded)
 
 

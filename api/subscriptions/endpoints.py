@@ -10,7 +10,9 @@ from fastapi.responses import HTMLResponse
 from api.kit.auth import Access, access
 from api.kit.deps import MailerDep, SessionDep, SettingsDep, WriterDep
 from api.kit.errors import problem_responses
+from api.kit.idempotency import IdempotencyDep
 from api.kit.pages import page
+from api.kit.routing import Route
 from api.subscriptions import service
 from api.subscriptions.schemas import (
     ConfirmationSent,
@@ -21,11 +23,12 @@ from api.subscriptions.schemas import (
 )
 
 router = APIRouter(
+    route_class=Route,
     prefix="/api/v1/organisations/{organisation_id}/subscriptions",
     tags=["digest"],
     responses=problem_responses(401, 403, 404, 422),
 )
-pages = APIRouter(tags=["digest"])
+pages = APIRouter(route_class=Route, tags=["digest"])
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SubscriptionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -55,6 +58,7 @@ def create_subscription(
     response: Response,
     organisation_id: OrganisationId,
     body: SubscriptionIn,
+    _idempotency: IdempotencyDep,
 ) -> SubscriptionOut:
     """Subscribe an address to the organisation's weekly digest. The address receives a
     confirmation link (valid 7 days) once the subscription is stored; nothing else is

@@ -9,12 +9,16 @@ from fastapi import APIRouter, Query
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
 from api.kit.errors import InvalidInput, problem_responses
+from api.kit.routing import Route
 from api.territories import service
 from api.territories.schemas import TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
 router = APIRouter(
-    prefix="/api/v1/territories", tags=["territoires"], responses=problem_responses(401)
+    route_class=Route,
+    prefix="/api/v1/territories",
+    tags=["territoires"],
+    responses=problem_responses(401),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import pytest
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.kit.deps import get_auth_session, get_session
+from api.kit.deps import Reader, get_reader, get_session
 from api.kit.settings import Settings
 from models.enums import AccountRole
 from tests.conftest import bearer
@@ -24,8 +25,14 @@ def app_with(settings: Settings, session: Session, **changes: object) -> FastAPI
         with session.begin_nested():
             yield session
 
+    def _test_reader() -> Reader:
+        def read() -> AbstractContextManager[Session]:
+            return nullcontext(session)
+
+        return read
+
     app.dependency_overrides[get_session] = _test_session
-    app.dependency_overrides[get_auth_session] = _test_session
+    app.dependency_overrides[get_reader] = _test_reader
     return app
 
 

@@ -299,6 +299,35 @@ class TestBench:
         result = CliRunner().invoke(app, ["bench", "--only", "tout"])
         assert result.exit_code == 2
 
+    @pytest.mark.slow
+    def test_small_load_bench_reports_every_kind(self) -> None:
+        """Not a timing test: a server process starts, takes writers and readers, and every
+        kind of request is counted; nothing lost."""
+        result = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                "load",
+                "--writers",
+                "6",
+                "--readers",
+                "3",
+                "--rounds",
+                "1",
+                "--backend",
+                "sqlite",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output.strip().splitlines()[-1])
+        assert report["backend"] == "sqlite"
+        kinds = {k["kind"]: k for k in report["kinds"]}
+        for kind in ("organisation", "statement", "dismissal", "retry", "search", "partners"):
+            assert kinds[kind]["requests"] > 0, kind
+        assert report["lost_writes"] == []
+        assert report["server_errors"] == 0
+
 
 @pytest.mark.usefixtures("cli_env")
 class TestTokens:

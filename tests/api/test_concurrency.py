@@ -1,45 +1,35 @@
 """Concurrent requests: writes that all succeed, and readers that see what was written.
 
 The end-to-end tests run the real app behind a real uvicorn server on 127.0.0.1, on a
-database of their own (created and migrated by this module, never its vector indexes:
-the app's start-up makes those), because concurrency needs committed transactions on
-several connections, which the rolled-back test transaction cannot give.
+database of their own (tests/api/servers.py and conftest.py), because concurrency needs
+committed transactions on several connections, which the rolled-back test transaction
+cannot give.
 """
 
 from __future__ import annotations
 
 import re
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api.kit.settings import Settings
 from api.matching import engine as matching_module
 from api.matching.engine import ROLES, MatchingEngine, _insert_ignoring_duplicates
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import create_organisation
-from api.tools.demo import ensure_territories
 from matcher.text import content_hash
-from models import Embedding, migrate
+from models import Embedding
 from models.db import make_engine
-from models.enums import AccountRole
 from models.matching import hnsw_index_name
-from tests.conftest import FIXTURES, bearer, scratch_database
+from tests.api.servers import Server, at_once, is_ddl
 
 ORGANISATIONS = "/api/v1/organisations"
 SEARCH = "/api/v1/search/organisations"
@@ -59,10 +49,6 @@ def organisation(
 
 
 WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)\b", re.I)
-
-
-def is_ddl(statement: str) -> bool:
-    return re.match(r"\s*(CREATE|ALTER|DROP)\b", statement, re.I) is not None
 
 
 @pytest.mark.slow
@@ -223,87 +209,7 @@ class TestEmbeddingCache:
         assert count == 1
 
 
-# --- a real server --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of this module's own, migrated, with the territory referential."""
-    with scratch_database(database_url, "concurrency", tmp_path_factory) as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            ensure_territories(session, FIXTURES)
-        engine.dispose()
-        yield url
-
-
-@dataclass
-class Server:
-    url: str
-    app: FastAPI
-    headers: dict[str, str]  # an admin's Authorization header
-    statements: list[str] = field(default_factory=list)  # SQL sent since start-up
-
-    @property
-    def ddl(self) -> list[str]:
-        return [s for s in self.statements if is_ddl(s)]
-
-
-@pytest.fixture
-def server(server_database: str, tmp_path: Path) -> Iterator[Server]:
-    """The app freshly started behind uvicorn, in a thread of this process."""
-    settings = Settings(database_url=server_database, data_dir=tmp_path, fixtures_dir=FIXTURES)
-    app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        for _ in range(1200):  # bounded wait for start-up (it loads the model on PostgreSQL)
-            if uvicorn_server.started or not thread.is_alive():
-                break
-            time.sleep(0.05)
-        assert uvicorn_server.started, "the server did not start"
-        with Session(app.state.engine) as session, session.begin():
-            authorization = bearer(session, AccountRole.admin)
-        running = Server(
-            url=f"http://127.0.0.1:{port}", app=app, headers={"Authorization": authorization}
-        )
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            running.statements.append(statement)
-
-        event.listen(app.state.engine, "before_cursor_execute", record)
-        yield running
-        event.remove(app.state.engine, "before_cursor_execute", record)
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(60)
-        sock.close()
-
-
-def at_once(work: Callable[[int], T], n: int) -> list[T]:
-    """Run work(0..n-1) in n threads released together; results in order."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait(30)
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # reported with the others, not lost in the thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
+# --- a real server (tests/api/servers.py) -------------------------------------------
 
 
 @pytest.mark.postgres_only

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.consortia.composition import store_consortium
 from models import AuditEvent, ConsortiumReview
 from models.enums import AccountRole
-from tests.api.test_concurrency import Server, at_once, server, server_database  # noqa: F401
+from tests.api.servers import Server, at_once
 from tests.conftest import bearer
 from tests.consortia import FakeFit, make_call
 from tests.factories import make_organisation
@@ -22,7 +22,7 @@ from tests.factories import make_organisation
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rounds", [3])
-def test_two_coordinators_deciding_at_once_one_wins(server: Server, rounds: int) -> None:  # noqa: F811
+def test_two_coordinators_deciding_at_once_one_wins(server: Server, rounds: int) -> None:
     engine = server.app.state.engine
     with Session(engine) as session, session.begin():
         lead = make_organisation(session, name="Bailleur des courses").id

@@ -151,9 +151,7 @@ class TestDemoDigest(OnDemoNetwork):
         ics_url = urlsplit(client.post(f"{base}/ics").json()["url"]).path
         atom = anonymous_client.get(atom_url)
         assert atom.status_code == 200
-        assert atom.headers["content-type"].startswith(
-            "application/atom+xml"
-        )
+        assert atom.headers["content-type"].startswith("application/atom+xml")
         parsed = feedparser.parse(atom.content)
         assert not parsed.bozo
         assert parsed.version == "atom10"
