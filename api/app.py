@@ -25,8 +25,11 @@ from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
+from api.kit.body_limit import BodyLimit
 from api.kit.errors import install_error_handlers
 from api.kit.mail import mailer_for
+from api.kit.methods import OptionsAnswer
+from api.kit.openapi import install_openapi
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine
@@ -91,6 +94,9 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     # The consortium review's eligibility and similarities come from the call ranking.
     app.state.call_fit = RankingFit(lambda: app.state.matching)
     install_error_handlers(app)
+    # Innermost first: the body limit, then OPTIONS, then CORS and security headers.
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(OptionsAnswer)
     install_abuse_protection(app, settings)
     app.include_router(organisation_endpoints.router)
     app.include_router(organisation_endpoints.statements_router)
@@ -133,4 +139,5 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         return {"status": "ok"}
 
     check_every_route_has_a_rule(app)
+    install_openapi(app)
     return app

@@ -18,6 +18,7 @@ from api.matching.schemas import (
     SearchPage,
     Within,
 )
+from api.territories.schemas import TERRITORY_REF_SCHEMA
 
 router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -26,7 +27,7 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.get(
     "/api/v1/search/organisations",
     response_model=SearchPage,
-    responses=problem_responses(422),
+    responses=problem_responses(404, 422),
     openapi_extra=access(Access.signed_in, costly=True),
 )
 def search_organisations(
@@ -34,12 +35,18 @@ def search_organisations(
     matching: MatchingDep,
     q: Annotated[
         str,
-        Query(min_length=1, max_length=2000, description="What you look for, in French."),
+        Query(
+            min_length=1,
+            max_length=2000,
+            json_schema_extra={"pattern": service.SEARCH_TEXT_PATTERN},
+            description="What you look for, in French (not only spaces).",
+        ),
     ],
     territory: Annotated[
         str | None,
         Query(
             max_length=40,
+            json_schema_extra=TERRITORY_REF_SCHEMA,
             description="Territory reference (commune:13001, epci:…, departement:13, region:93, "
             "or a bare INSEE/SIREN code): keeps organisations working inside it or on a "
             "territory that contains it.",
@@ -82,7 +89,13 @@ def partners(
     openapi_extra=access(Access.organisation),
     response_model=DismissalOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 422),
+    responses={
+        200: {
+            "model": DismissalOut,
+            "description": "Already dismissed: the existing dismissal, unchanged.",
+        },
+        **problem_responses(404, 409, 422),
+    },
 )
 def dismiss(
     session: SessionDep, organisation_id: OrganisationId, body: DismissalIn, response: Response

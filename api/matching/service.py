@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
-from api.kit.errors import InvalidInput, NotFound
+from api.kit.errors import Conflict, InvalidInput, NotFound
 from api.matching import repository
 from api.matching.engine import MatchingEngine
 from api.matching.schemas import (
@@ -29,17 +31,28 @@ from matcher.partners import PartnerWeights
 from matcher.snapshot import SearchCuts
 from models import Dismissal, Organisation, Territory
 
+# A search needs one character that is not a space, a tab or a line break (the OpenAPI
+# document's pattern: explicit characters read the same by every regex engine).
+SEARCH_TEXT_PATTERN = r"[^ \t\r\n]"
+
 
 def search(
     session: Session, matching: MatchingEngine, q: str, territory: str | None, limit: int
 ) -> SearchPage:
     """Organisations whose competencies best answer `q` (French free text), inside
     `territory` (a reference, see `territories.service.resolve_ref`) when given.
-    Raises InvalidInput (an empty query), NotFound (an unknown territory)."""
-    query = " ".join(q.split())
-    if len(query) < 2:
+    Raises InvalidInput (a query of spaces only, see SEARCH_TEXT_PATTERN; an unreadable
+    territory), NotFound (an unknown territory)."""
+    if not re.search(SEARCH_TEXT_PATTERN, q):
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
+    query = " ".join(q.split())
     target = territory_service.resolve_ref(session, territory) if territory else None
+    if not query:  # other blanks only (ideographic space...): nothing to look for
+        return SearchPage(
+            query=query,
+            territory=territory_service.brief(target) if target else None,
+            items=[],
+        )
     place = territory_service.places_of(session, [target])[target.id] if target else None
     snapshot = matching.snapshot(session)
     expanded = matching.expand(query)
@@ -162,10 +175,12 @@ def partners(
 def dismiss(
     session: Session, organisation_id: int, dismissed_id: int, reason: str | None
 ) -> tuple[DismissalOut, bool]:
-    """Dismiss a suggestion for good; dismissing again only updates the reason."""
+    """Dismiss a suggestion for good; dismissing again only updates the reason. Raises
+    NotFound, Conflict (an organisation dismissing itself: the body is well formed, it
+    names the organisation of the path)."""
     _require_organisation(session, organisation_id)
     if dismissed_id == organisation_id:
-        raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
+        raise Conflict("Une organisation ne peut pas s'écarter elle-même.")
     other = session.get(Organisation, dismissed_id)
     if other is None or other.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {dismissed_id} à écarter.")
@@ -178,7 +193,7 @@ def dismiss(
     if existing is None:
         existing = Dismissal(organisation_id=organisation_id, dismissed_id=dismissed_id)
         session.add(existing)
-    existing.reason = reason or None
+    existing.reason = (reason or "").strip() or None
     session.flush()
     return DismissalOut(
         organisation=summary(other), reason=existing.reason, created_at=existing.created_at

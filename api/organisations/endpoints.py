@@ -21,6 +21,7 @@ from api.organisations.schemas import (
     StatementPage,
     StatementPatch,
 )
+from api.territories.schemas import TERRITORY_REF_SCHEMA
 from models.enums import OrganisationKind, StatementKind
 
 router = APIRouter(
@@ -62,7 +63,7 @@ Cursor = Annotated[
 @router.get(
     "",
     response_model=OrganisationPage,
-    responses=problem_responses(422),
+    responses=problem_responses(404, 422),
     openapi_extra=access(Access.signed_in),
 )
 def list_organisations(
@@ -91,6 +92,7 @@ def list_organisations(
         str | None,
         Query(
             max_length=40,
+            json_schema_extra=TERRITORY_REF_SCHEMA,
             description="Territory reference; keeps organisations working inside it "
             "or on a territory that contains it.",
         ),
@@ -126,7 +128,7 @@ def list_organisations(
     "",
     response_model=OrganisationOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.coordinator),
 )
 def create_organisation(

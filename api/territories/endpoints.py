@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
-from api.kit.errors import InvalidInput, problem_responses
+from api.kit.errors import problem_responses
 from api.territories import service
-from api.territories.schemas import TerritoryOut, TerritoryPage
+from api.territories.schemas import TERRITORY_REF_SCHEMA, TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
 router = APIRouter(
@@ -34,7 +34,8 @@ def search_territories(
             "'Marseille 1ère arr.'), current or former: the name of a commune déléguée, "
             "associée or merged finds the current commune, with `formerly` set. Names only: "
             "a postal code goes in postal_code, an INSEE code (13001, 2A004) or a reference "
-            "in /territories/{code} (422 saying so).",
+            "in /territories/{code}; such a code finds nothing, and `notes` says where to "
+            "look.",
         ),
     ] = None,
     postal_code: Annotated[
@@ -46,6 +47,7 @@ def search_territories(
             "leading zero was lost ('1500' is 01500, said in `notes`), a 'CEDEX' mention "
             "dropped. A CEDEX code names no place: nothing is found and `notes` says why. "
             "Anything else that is not 5 digits is a 422 saying what is wrong.",
+            json_schema_extra={"pattern": service.POSTAL_CODE_PATTERN},
         ),
     ] = None,
     level: Annotated[
@@ -53,11 +55,8 @@ def search_territories(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TerritoryPage:
-    """Search territories by name or by postal code."""
-    if q is None and postal_code is None:
-        raise InvalidInput("Indiquez q (un nom) ou postal_code (un code postal).")
-    if q is not None:
-        service.check_name_query(q)
+    """Search territories by name or by postal code; with neither, every territory of the
+    levels asked, the most populous first."""
     result = service.search_territories(
         session, q=q, postal_code=postal_code, levels=level, limit=limit
     )
@@ -74,7 +73,19 @@ def search_territories(
     responses=problem_responses(404, 422),
     openapi_extra=access(Access.public),
 )
-def get_territory(session: SessionDep, code: str) -> TerritoryOut:
+def get_territory(
+    session: SessionDep,
+    code: Annotated[
+        str,
+        Path(
+            max_length=40,
+            json_schema_extra=TERRITORY_REF_SCHEMA,
+            description="commune:13001, epci:200054807, departement:13, region:93, or a bare "
+            "INSEE code (13001, 2A004) or EPCI SIREN; case, spaces and digits of other "
+            "scripts are forgiven.",
+        ),
+    ],
+) -> TerritoryOut:
     """One territory by reference: commune:13001, epci:200054807, departement:13, region:93,
     13001, 2A004; the code of a former commune (85307) gives the current one, `formerly` set."""
     return service.describe_ref(session, code)

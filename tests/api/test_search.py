@@ -492,7 +492,7 @@ class TestBadInput:
 
     def test_unknown_territory_is_refused_by_its_code(self, client: TestClient) -> None:
         response = client.get(SEARCH, params={"q": "jardin", "territory": "commune:99999"})
-        assert_problem(response, 422, "99999", "inconnu")
+        assert_problem(response, 404, "99999", "inconnu")
 
     def test_ambiguous_territory_is_refused(self, client: TestClient) -> None:
         response = client.get(SEARCH, params={"q": "jardin", "territory": "93"})
