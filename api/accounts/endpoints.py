@@ -57,7 +57,7 @@ def list_tokens(session: SessionDep) -> list[TokenOut]:
     "/tokens",
     response_model=IssuedTokenOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.admin),
 )
 def create_token(session: SessionDep, body: TokenIn) -> IssuedTokenOut:

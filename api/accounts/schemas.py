@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.kit.fields import (
     IsoDatetime,
     Line200,
+    RowId,
     StrictModel,
     UtcDatetime,
     absent,
@@ -17,7 +18,6 @@ from api.kit.fields import (
 )
 from models.enums import AccountRole
 
-_ORG_ID = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # The three kinds of request, as the OpenAPI document states them (TokenIn checks the
 # same): a token for an existing account; a new member with its organisations; a new
 # coordinator or admin, who belongs to none.
@@ -47,8 +47,21 @@ _TOKEN_KINDS: list[dict[str, Any]] = [
 
 
 def _token_schema(schema: dict[str, Any]) -> None:
+    """Each kind complete in itself (every property with its own constraints and the
+    kind's): generators that read one branch at a time then produce valid bodies."""
     drop_null_defaults(schema)
-    schema["anyOf"] = _TOKEN_KINDS
+    properties: dict[str, Any] = schema["properties"]
+    schema["anyOf"] = [
+        {
+            **kind,
+            "additionalProperties": False,
+            "properties": {
+                name: {**prop, **kind["properties"].get(name, {})}
+                for name, prop in properties.items()
+            },
+        }
+        for kind in _TOKEN_KINDS
+    ]
 
 
 class TokenIn(StrictModel):
@@ -57,13 +70,13 @@ class TokenIn(StrictModel):
 
     model_config = ConfigDict(json_schema_extra=_token_schema)
 
-    account_id: Annotated[int, Field(ge=1, le=2**31 - 1)] = absent("Compte existant.")
+    account_id: RowId = absent("Compte existant.")
     name: Line200 = absent("Nom du compte ou du jeton.")
     # Enum fields accept their JSON strings (strict mode would demand instances).
     role: Annotated[AccountRole, Field(strict=False)] = absent(
         "Rôle d'un nouveau compte (member par défaut)."
     )
-    organisation_ids: list[_ORG_ID] = Field(
+    organisation_ids: list[RowId] = Field(
         default_factory=list,
         max_length=50,
         description="Organisations d'un compte membre (une au moins) ; aucune pour la "

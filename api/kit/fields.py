@@ -152,6 +152,17 @@ def _a_string(value: object) -> object:
     return value
 
 
+def _whole_number(value: object) -> object:
+    # JSON Schema's integers are numbers without a fraction: 7.0 is the integer 7 (strict
+    # mode would refuse it). A string or a boolean stays refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A row id in a body: a whole number from 1 to 2**31 - 1.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)]
+
 # Responses: every timestamp with its offset (RFC 3339 date-time).
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 # Requests: an ISO 8601 string (strict mode would want a datetime object; lax mode would

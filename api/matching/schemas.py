@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from api.kit.fields import StrictModel, Text1000, UtcDatetime
+from api.kit.fields import RowId, StrictModel, Text1000, UtcDatetime
 from api.organisations.schemas import OrganisationSummary
 from api.territories.schemas import TerritoryBrief
 
@@ -103,9 +103,7 @@ class SearchPage(BaseModel):
 
 
 class DismissalIn(StrictModel):
-    organisation_id: int = Field(
-        ge=1, le=2**31 - 1, description="The suggested organisation to dismiss."
-    )
+    organisation_id: RowId = Field(description="The suggested organisation to dismiss.")
     reason: Text1000 | None = Field(
         default=None, description="Why, in a few words (kept for the coordinator)."
     )

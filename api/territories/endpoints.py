@@ -34,7 +34,7 @@ def search_territories(
             "'Marseille 1ère arr.'), current or former: the name of a commune déléguée, "
             "associée or merged finds the current commune, with `formerly` set. Names only: "
             "a postal code goes in postal_code, an INSEE code (13001, 2A004) or a reference "
-            "in /territories/{code}; such a code finds nothing, and `notes` says where to "
+            "in /territories/{ref}; such a code finds nothing, and `notes` says where to "
             "look.",
         ),
     ] = None,
@@ -68,14 +68,14 @@ def search_territories(
 
 
 @router.get(
-    "/{code}",
+    "/{ref}",
     response_model=TerritoryOut,
     responses=problem_responses(404, 422),
     openapi_extra=access(Access.public),
 )
 def get_territory(
     session: SessionDep,
-    code: Annotated[
+    ref: Annotated[
         str,
         Path(
             max_length=40,
@@ -88,4 +88,4 @@ def get_territory(
 ) -> TerritoryOut:
     """One territory by reference: commune:13001, epci:200054807, departement:13, region:93,
     13001, 2A004; the code of a former commune (85307) gives the current one, `formerly` set."""
-    return service.describe_ref(session, code)
+    return service.describe_ref(session, ref)

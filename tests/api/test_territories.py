@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.territories.service import resolve_ref, place_of
+from api.territories.service import place_of, resolve_ref
 
 
 def _problem(response) -> dict:  # type: ignore[no-untyped-def]
