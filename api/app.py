@@ -25,11 +25,11 @@ from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
 from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
-from api.kit.body_limit import BodyLimit
 from api.kit.errors import install_error_handlers
 from api.kit.mail import mailer_for
 from api.kit.methods import OptionsAnswer
 from api.kit.openapi import install_openapi
+from api.kit.request_limits import BodyLimit
 from api.kit.settings import Settings, get_settings
 from api.matching import endpoints as matching_endpoints
 from api.matching.engine import MatchingEngine

@@ -44,8 +44,15 @@ def complete_operation(operation: dict[str, Any]) -> None:
     if operation.get("parameters"):
         statuses.add(422)
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in sorted(statuses):
-        responses.setdefault(str(status), _problem_response(status))
+    for code in sorted(statuses):
+        responses.setdefault(str(code), _problem_response(code))
+    for status, response in responses.items():
+        # `problem_responses` names the Problem model, which FastAPI also lists under the
+        # route's own media type: an error is only ever problem+json.
+        content = response.get("content", {})
+        if status.startswith(("4", "5")) and PROBLEM_JSON in content:
+            schema = content.get("application/json", {}).get("schema", _PROBLEM_REF)
+            response["content"] = {PROBLEM_JSON: {"schema": schema}}
     if rule == Access.public and operation.get("security"):
         # {} first: no token at all is fine.
         operation["security"] = [{}, *operation["security"]]

@@ -18,7 +18,7 @@ from api.matching.schemas import (
     SearchPage,
     Within,
 )
-from api.territories.schemas import TERRITORY_REF_SCHEMA
+from api.territories.schemas import TerritoryRefText
 
 router = APIRouter(tags=["mise en relation"], responses=problem_responses(401, 403))
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -43,10 +43,8 @@ def search_organisations(
         ),
     ],
     territory: Annotated[
-        str | None,
+        TerritoryRefText | None,
         Query(
-            max_length=40,
-            json_schema_extra=TERRITORY_REF_SCHEMA,
             description="Territory reference (commune:13001, epci:…, departement:13, region:93, "
             "or a bare INSEE/SIREN code): keeps organisations working inside it or on a "
             "territory that contains it.",

@@ -21,7 +21,7 @@ from api.organisations.schemas import (
     StatementPage,
     StatementPatch,
 )
-from api.territories.schemas import TERRITORY_REF_SCHEMA
+from api.territories.schemas import TerritoryRefText
 from models.enums import OrganisationKind, StatementKind
 
 router = APIRouter(
@@ -89,10 +89,8 @@ def list_organisations(
         ),
     ] = None,
     territory: Annotated[
-        str | None,
+        TerritoryRefText | None,
         Query(
-            max_length=40,
-            json_schema_extra=TERRITORY_REF_SCHEMA,
             description="Territory reference; keeps organisations working inside it "
             "or on a territory that contains it.",
         ),

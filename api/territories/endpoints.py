@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
@@ -12,6 +13,11 @@ from api.kit.errors import problem_responses
 from api.territories import service
 from api.territories.schemas import TERRITORY_REF_SCHEMA, TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
+
+# The pattern is documented, not enforced: the reader forgives more (`read_postal_code`).
+PostalCodeText = Annotated[
+    str, Field(max_length=20, json_schema_extra={"pattern": service.POSTAL_CODE_PATTERN})
+]
 
 router = APIRouter(
     prefix="/api/v1/territories", tags=["territoires"], responses=problem_responses(401)
@@ -39,15 +45,13 @@ def search_territories(
         ),
     ] = None,
     postal_code: Annotated[
-        str | None,
+        PostalCodeText | None,
         Query(
-            max_length=20,
             description="La Poste postal code (13001 is Marseille 1er, not Aix), read as "
             "people type it: spaces ignored ('01500 ', '13 001'), 4 digits are a code whose "
             "leading zero was lost ('1500' is 01500, said in `notes`), a 'CEDEX' mention "
             "dropped. A CEDEX code names no place: nothing is found and `notes` says why. "
             "Anything else that is not 5 digits is a 422 saying what is wrong.",
-            json_schema_extra={"pattern": service.POSTAL_CODE_PATTERN},
         ),
     ] = None,
     level: Annotated[

@@ -1,5 +1,6 @@
-"""Request body limits: a body over its route's limit is refused with a 413 problem before
-it is read whole.
+"""Request size limits: a body over its route's limit is refused with a 413 problem before
+it is read whole; request lines and headers over MAILLAGE_MAX_HEADER_BYTES are refused by
+the HTTP server (`server_limits`) before the application sees them.
 
 Starlette's own `RequestBodyLimitMiddleware` answers in plain English text and replaces
 any response, ours included, with it once the announced length is over the limit; this
@@ -10,6 +11,7 @@ imports (files) than for JSON bodies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -52,6 +54,15 @@ def limit_for(settings: Settings, path: str) -> Limit:
         f"Corps de requête trop volumineux : {size // 1024} Kio au plus (réglage "
         "MAILLAGE_MAX_BODY_BYTES).",
     )
+
+
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn options bounding what a request may hold before the application: h11 (the
+    parser whose limit is a setting) keeps at most MAILLAGE_MAX_HEADER_BYTES of request
+    line and headers, and answers a larger request 400 and closes the connection. Above
+    h11's default 16 KiB, an over-long query still reaches the API, which answers a French
+    problem."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
 
 
 def _announced_length(scope: Scope) -> int | None:
