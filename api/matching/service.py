@@ -46,7 +46,7 @@ def search(
     if not re.search(SEARCH_TEXT_PATTERN, q):
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
     query = " ".join(q.split())
-    target = territory_service.resolve_ref(session, territory) if territory else None
+    target = territory_service.resolve_ref(session, territory) if territory is not None else None
     if not query:  # other blanks only (ideographic space...): nothing to look for
         return SearchPage(
             query=query,

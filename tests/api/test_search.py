@@ -479,6 +479,7 @@ class TestBadInput:
             ({"q": "jardin", "limit": 10_000}, "limite"),
             ({"q": "jardin", "limit": "dix"}, "entier"),
             ({"q": "jardin", "territory": "x" * 41}, "trop long"),
+            ({"q": "jardin", "territory": ""}, "vide"),
         ],
     )
     def test_search_parameters_are_validated(
