@@ -446,7 +446,7 @@ class TestDismissals(OnDemoNetwork):
         "body",
         [
             {"organisation_id": "12"},
-            {"organisation_id": 12.0},
+            {"organisation_id": 12.5},  # 12.0 is the integer 12 (JSON Schema)
             {"organisation_id": True},
             {"organisation_id": 0},
             {},
