@@ -13,7 +13,7 @@ from api.kit.fields import (
     StrictModel,
     UtcDatetime,
     absent,
-    drop_null_defaults,
+    complete_branches,
     never_null,
 )
 from models.enums import AccountRole
@@ -47,21 +47,7 @@ _TOKEN_KINDS: list[dict[str, Any]] = [
 
 
 def _token_schema(schema: dict[str, Any]) -> None:
-    """Each kind complete in itself (every property with its own constraints and the
-    kind's): generators that read one branch at a time then produce valid bodies."""
-    drop_null_defaults(schema)
-    properties: dict[str, Any] = schema["properties"]
-    schema["anyOf"] = [
-        {
-            **kind,
-            "additionalProperties": False,
-            "properties": {
-                name: {**prop, **kind["properties"].get(name, {})}
-                for name, prop in properties.items()
-            },
-        }
-        for kind in _TOKEN_KINDS
-    ]
+    complete_branches(schema, _TOKEN_KINDS)
 
 
 class TokenIn(StrictModel):

@@ -10,10 +10,19 @@ which is what `str.split` and `str.strip` remove.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from matcher.identifiers import normalise_siren, siren_error
 
@@ -163,6 +172,23 @@ def _whole_number(value: object) -> object:
 # A row id in a body: a whole number from 1 to 2**31 - 1.
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)]
 
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date(value: object) -> object:
+    # Lax mode would read "0" as a Unix timestamp; the document says an ISO 8601 date.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("Une date AAAA-MM-JJ est attendue.")
+    return date.fromisoformat(value)
+
+
+# A calendar day, written AAAA-MM-JJ (a query parameter, or a JSON string).
+IsoDate = Annotated[
+    date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]
+
 # Responses: every timestamp with its offset (RFC 3339 date-time).
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 # Requests: an ISO 8601 string (strict mode would want a datetime object; lax mode would
@@ -178,6 +204,7 @@ Line200 = Annotated[
 Text40 = Annotated[str, Field(max_length=40, json_schema_extra=_pattern(NO_NUL_PATTERN))]
 Text80 = Annotated[str, Field(max_length=80, json_schema_extra=_pattern(NO_NUL_PATTERN))]
 Text1000 = Annotated[str, Field(max_length=1000, json_schema_extra=_pattern(NO_NUL_PATTERN))]
+Text2000 = Annotated[str, Field(max_length=2000, json_schema_extra=_pattern(NO_NUL_PATTERN))]
 Text5000 = Annotated[str, Field(max_length=5000, json_schema_extra=_pattern(NO_NUL_PATTERN))]
 StatementText = Annotated[
     str,
@@ -211,6 +238,28 @@ def never_null(*fields: str) -> Any:
         return value
 
     return field_validator(*fields, mode="before")(check)
+
+
+def complete_branches(
+    schema: dict[str, Any], kinds: list[dict[str, Any]], *, title: str = ""
+) -> None:
+    """`json_schema_extra` helper: `schema` becomes the `anyOf` of `kinds` (the body's
+    kinds of request, each a partial schema: required, not, properties overriding some),
+    each made complete (every property, with its own constraints and the kind's), so that
+    generators reading one branch at a time produce valid bodies."""
+    drop_null_defaults(schema)
+    properties: dict[str, Any] = schema["properties"]
+    schema["anyOf"] = [
+        {
+            **kind,
+            "additionalProperties": False,
+            "properties": {
+                name: {**prop, **kind.get("properties", {}).get(name, {})}
+                for name, prop in properties.items()
+            },
+        }
+        for kind in kinds
+    ]
 
 
 def absent(description: str) -> Any:

@@ -522,7 +522,7 @@ def search_territories(
     conditions: list[ColumnElement[bool]] = []
     notes: list[str] = []
     tokens: list[str] = []
-    postal: PostalCodeQuery | None = None
+    postal = read_postal_code(postal_code) if postal_code is not None else None
     if q is not None:
         hint = name_query_hint(q)
         tokens = fold_place_name(q).split()
@@ -540,8 +540,7 @@ def search_territories(
             *(FormerCommune.search_name.contains(token, autoescape=True) for token in tokens)
         )
         conditions.append(or_(current, Territory.id.in_(former)))
-    if postal_code is not None:
-        postal = read_postal_code(postal_code)
+    if postal is not None:
         notes.extend(postal.notes)
         conditions.append(
             Territory.id.in_(

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from api.kit import fields
 from api.kit.errors import InvalidInput
 from api.matching.service import SEARCH_TEXT_PATTERN
+from api.subscriptions.schemas import MAILBOX_PATTERN, SPECIAL_USE_PATTERN, normalise_email
 from api.territories.service import POSTAL_CODE_PATTERN, read_postal_code
 from matcher.identifiers import siren_error
 from matcher.territory import TERRITORY_REF_PATTERN, TerritoryRefError, parse_territory_ref
@@ -119,3 +120,19 @@ def test_a_whole_float_is_an_integer(value: float) -> None:
 def test_other_numbers_are_not_ids(value: object) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(fields.RowId).validate_python(value, strict=True)
+
+
+@SAMPLES
+@given(address=st.from_regex(MAILBOX_PATTERN, fullmatch=True))
+def test_every_address_of_the_pattern_is_read(address: str) -> None:
+    if re.search(SPECIAL_USE_PATTERN, address):  # the document's `not`
+        with pytest.raises(ValueError, match="adresse"):
+            normalise_email(address)
+    else:
+        assert "@" in normalise_email(address)
+
+
+@pytest.mark.parametrize("on", ["2026-02-30", "0", "20260101", "2026-1-1", "1"])
+def test_dates_are_written_aaaa_mm_jj(on: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(fields.IsoDate).validate_python(on)
