@@ -162,7 +162,7 @@ Amount = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "maximum": 999999999999.99, "multipleOf": 0.01},
-                {"type": "string", "pattern": _AMOUNT_TEXT.pattern},
+                {"type": "string", "pattern": _AMOUNT_TEXT.pattern, "maxLength": 15},
             ],
             "description": "Montant obtenu en euros, au plus 2 décimales (nombre ou chaîne).",
         }

@@ -186,7 +186,11 @@ def _iso_date(value: object) -> object:
 
 # A calendar day, written AAAA-MM-JJ (a query parameter, or a JSON string).
 IsoDate = Annotated[
-    date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": _ISO_DATE.pattern, "maxLength": 10}
+    ),
 ]
 
 # Responses: every timestamp with its offset (RFC 3339 date-time).

@@ -418,7 +418,7 @@ class TestDismissals(OnDemoNetwork):
     def test_organisation_cannot_dismiss_itself(self, client: TestClient, session: Session) -> None:
         landlord = org_id(session, LANDLORD)
         response = self._dismiss(client, landlord, {"organisation_id": landlord})
-        assert_problem(response, 422, "elle-même")
+        assert_problem(response, 409, "elle-même")  # well formed: a conflict
 
     def test_dismissing_an_unknown_organisation_is_404(
         self, client: TestClient, session: Session
