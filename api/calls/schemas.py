@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from api.calls.vocabulary import canonical_legal_form, unique
-from api.organisations.schemas import StrictModel, UtcDatetime
+from api.kit.fields import StrictModel, UtcDatetime
 from api.territories.schemas import TerritoryBrief
 from matcher.text import name_key
 from models.enums import CallStatus, OrganisationKind
