@@ -161,7 +161,7 @@ def _a_string(value: object) -> object:
     return value
 
 
-def _whole_number(value: object) -> object:
+def whole_number(value: object) -> object:
     # JSON Schema's integers are numbers without a fraction: 7.0 is the integer 7 (strict
     # mode would refuse it). A string or a boolean stays refused.
     if isinstance(value, float) and value.is_integer():
@@ -170,7 +170,7 @@ def _whole_number(value: object) -> object:
 
 
 # A row id in a body: a whole number from 1 to 2**31 - 1.
-RowId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(whole_number)]
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 

@@ -52,9 +52,10 @@ CHECKS = [
     "use_after_free",
     "ensure_resource_availability",
 ]
-# An import's body is a spreadsheet: the document can say it is a file, not which rows
-# are valid; the importer's 422 lists the problems by row and column. Every other
-# operation's schema-valid request must be accepted.
+# An import's body is a spreadsheet (or, for calls, a catalogue's JSON records): the
+# document can say it is a file, not which rows are valid; the importer's 422 lists the
+# problems by row and column. Every other operation's schema-valid request must be
+# accepted.
 IMPORT_ACCEPTANCE = ["2xx", "401", "403", "404", "409", "422", "429"]
 
 
@@ -134,7 +135,10 @@ def run_contract(app: FastAPI, bearer: Bearer) -> Outcome:
             "checks": {name: {"enabled": True} for name in CHECKS},
             "operations": [
                 {
-                    "include-path": "/api/v1/imports/organisations",
+                    "include-path": [
+                        "/api/v1/imports/organisations",
+                        "/api/v1/imports/calls",
+                    ],
                     "checks": {
                         "positive_data_acceptance": {"expected-statuses": IMPORT_ACCEPTANCE}
                     },
