@@ -161,7 +161,7 @@ def list_calls(
     "",
     response_model=CallOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.coordinator),
 )
 def create_call(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from api.kit.fields import RowId, StrictModel, whole_number
+from api.kit.fields import RowId, StrictModel, UtcDatetime, whole_number
 from api.organisations.schemas import OrganisationSummary
 
 # Whole numbers within bounds (1.0 is the integer 1, as in JSON Schema).
@@ -86,7 +86,7 @@ class InterestIn(StrictModel):
 
 class InterestOut(BaseModel):
     organisation: OrganisationSummary
-    since: datetime
+    since: UtcDatetime
 
 
 class InterestPage(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -109,18 +110,17 @@ def _check_requirement(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
-def _no_duplicate_requirement(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
+def duplicate_requirement(values: Sequence[str]) -> str | None:
+    """In French, which requirement repeats another (the same once accents, case and
+    punctuation are set aside), or None. The services answer 409: the document's
+    `uniqueItems` can only tell identical texts apart."""
     seen: dict[str, int] = {}
     for index, text in enumerate(values):
         key = name_key(text)
         if key in seen:
-            raise ValueError(
-                f"Exigence en double : la n° {index + 1} répète la n° {seen[key] + 1}."
-            )
+            return f"Exigence en double : la n° {index + 1} répète la n° {seen[key] + 1}."
         seen[key] = index
-    return values
+    return None
 
 
 def _legal_forms(values: list[str] | None) -> list[str] | None:
@@ -158,7 +158,6 @@ Requirement = Annotated[
 Requirements = Annotated[
     list[Requirement],
     Field(max_length=MAX_REQUIREMENTS, json_schema_extra={"uniqueItems": True}),
-    AfterValidator(_no_duplicate_requirement),
 ]
 # A territory reference, or France; one that names no territory is a 404. (The pattern
 # is documented: the reader also forgives case and spaces.)

@@ -41,6 +41,7 @@ from api.calls.schemas import (
     CallSummary,
     RequirementOut,
     check_dates,
+    duplicate_requirement,
 )
 from api.calls.vocabulary import canonical_legal_form
 from api.kit.deps import Reader
@@ -326,6 +327,16 @@ def _dates_in_order(opens_on: date | None, deadline: date | None, field: str) ->
         ) from exc
 
 
+def _distinct_requirements(texts: Sequence[str] | None) -> None:
+    """Conflict (409) when a requirement repeats another (`duplicate_requirement`)."""
+    message = duplicate_requirement(texts or [])
+    if message:
+        raise Conflict(
+            message,
+            errors=[{"loc": ["body", "requirements"], "msg": message, "type": "value_error"}],
+        )
+
+
 def create_call(
     session: Session, reader: Reader, matching: MatchingEngine | None, data: CallIn
 ) -> Call:
@@ -334,6 +345,7 @@ def create_call(
     deadline before the opening), InvalidInput or NotFound (a perimeter reference that
     cannot be read, or names no territory)."""
     _dates_in_order(data.opens_on, data.deadline, "deadline")
+    _distinct_requirements(data.requirements)
     texts = requirement_texts(data.requirements)
     encoded = encode_ahead(reader, matching, texts) if matching is not None else {}
     _check_source_free(session, data.source, data.external_id, None)
@@ -385,6 +397,7 @@ def update_call(
     fields. Raises NotFound, Conflict (the source id is another call's), InvalidInput (a
     perimeter reference that does not resolve; the deadline before the opening)."""
     given = data.model_fields_set
+    _distinct_requirements(data.requirements)
     texts = requirement_texts(data.requirements or [])
     encoded = encode_ahead(reader, matching, texts)
     call = repository.find(session, call_id)

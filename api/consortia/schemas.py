@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -24,6 +24,7 @@ from api.kit.fields import (
     RowId,
     StrictModel,
     Text2000,
+    UtcDatetime,
     absent,
     complete_branches,
     never_null,
@@ -227,7 +228,7 @@ class ReviewOut(BaseModel):
     reason_label: str | None
     comment: str | None = Field(description="Visible de la coordination seulement.")
     account_id: int | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class CallBrief(BaseModel):
@@ -247,12 +248,12 @@ class ConsortiumSummary(BaseModel):
     coverage: float | None = Field(description="Similarité moyenne des exigences, 0 à 1.")
     score: float | None
     allowed_next: list[ConsortiumStatus] = Field(description="Les statuts suivants possibles.")
-    decided_at: datetime | None
+    decided_at: UtcDatetime | None
     submitted_on: date | None
     outcome_on: date | None
     amount: Decimal | None = Field(description="Montant obtenu en euros (won).")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class ConsortiumOut(ConsortiumSummary):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -116,4 +115,4 @@ class Confirmed(BaseModel):
     subscription_id: int
     email: str
     organisation: str
-    confirmed_at: datetime
+    confirmed_at: UtcDatetime
