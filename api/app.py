@@ -29,7 +29,10 @@ from api.kit.auth import Access, access, authorise, check_every_route_has_a_rule
 from api.kit.errors import install_error_handlers, problem_responses
 from api.kit.idempotency import install_idempotency
 from api.kit.mail import mailer_for
+from api.kit.methods import OptionsAnswer
+from api.kit.openapi import install_openapi
 from api.kit.overload import install_overload_protection
+from api.kit.request_limits import BodyLimit
 from api.kit.routing import check_every_route_is_a_route
 from api.kit.settings import Settings, get_settings
 from api.kit.turns import Turns
@@ -103,6 +106,9 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     install_error_handlers(app)
     # Added first, so inside the security headers and CORS: its 503s get them too.
     install_overload_protection(app, settings)
+    # Innermost first: the body limit, then OPTIONS, then CORS and security headers.
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(OptionsAnswer)
     install_abuse_protection(app, settings)
     install_idempotency(app)
     # Every API route may meet overload (`api.kit.overload`): 503 is declared on each.
@@ -151,4 +157,5 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     check_every_route_has_a_rule(app)
     check_every_route_is_a_route(app)
+    install_openapi(app)
     return app

@@ -348,16 +348,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.kit.request_limits import server_limits
 
     console.print(f"Maillage sur http://{host}:{port}/ — documentation : http://{host}:{port}/docs")
-    # h11 refuses request lines over 16 KiB with a bare "400 Invalid HTTP request": a
-    # larger limit lets an over-long query reach the API, which answers a French problem.
     uvicorn.run(
         create_app(settings, warm_up=True),
         host=host,
         port=port,
         log_level="info",
-        h11_max_incomplete_event_size=1024 * 1024,
+        **server_limits(settings),
     )
 
 

@@ -45,6 +45,16 @@ _CODE_PATTERNS: dict[str, re.Pattern[str]] = {
     "region": re.compile(r"^[0-9]{2,3}$"),
 }
 
+# The references `parse_territory_ref` reads, in their written forms (JSON Schema and
+# Python `re` alike), for the OpenAPI document: any string it matches is read. The parser
+# also forgives what the pattern leaves out: case, spaces, digits of other scripts.
+_COMMUNE = "(?:[0-9]{5}|2[ABab][0-9]{3})"
+TERRITORY_REF_PATTERN = (
+    f"^(?:commune:{_COMMUNE}|arrondissement:[0-9]{{5}}|epci:[0-9]{{9}}"
+    "|(?:departement|département|dep):(?:[0-9]{2}|2[ABab]|9[78][0-9])"
+    f"|(?:region|région|reg):[0-9]{{2,3}}|{_COMMUNE}|[0-9]{{9}})$"
+)
+
 _EXPECTED_FR: dict[str, str] = {
     "commune": "un code INSEE de commune à 5 caractères (13001, 2A004)",
     "arrondissement": "un code INSEE d'arrondissement municipal à 5 chiffres (13201)",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.accounts.principal import Principal
-from api.kit.errors import InvalidInput, NotFound, Unauthorized
+from api.kit.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from models import Account, ApiToken, Organisation
 from models.enums import AccountKind, AccountRole
 
@@ -88,7 +88,8 @@ def issue_token(
 ) -> IssuedToken:
     """A new token for the account; the returned secret is the only copy."""
     if expires_at is not None and expires_at <= datetime.now(UTC):
-        raise InvalidInput("La date d'expiration est déjà passée.")
+        # Well formed, but the clock has gone past it: a conflict with the present.
+        raise Conflict("La date d'expiration est déjà passée : le jeton naîtrait expiré.")
     while True:
         prefix = secrets.token_hex(PREFIX_LENGTH // 2)
         if session.scalar(select(ApiToken.id).where(ApiToken.prefix == prefix)) is not None:

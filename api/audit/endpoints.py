@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from api.audit import service
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
 from api.kit.errors import problem_responses
+from api.kit.fields import UtcDatetime
 from api.kit.routing import Route
 
 router = APIRouter(
@@ -26,7 +26,7 @@ ObjectType = Literal["organisation", "statement", "account", "token", "review"]
 
 class AuditEventOut(BaseModel):
     id: int
-    at: datetime
+    at: UtcDatetime
     account_id: int | None = Field(description="Le compte qui a agi ; aucun : une commande.")
     action: str = Field(description="create, update, delete, archive, restore, revoke.")
     object_type: str

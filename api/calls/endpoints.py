@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import Field
 
 from api.calls import service
-from api.calls.schemas import CallIn, CallOut, CallPage, CallPatch, CallSort, CallState
+from api.calls.schemas import (
+    PERIMETER_PATTERN,
+    CallIn,
+    CallOut,
+    CallPage,
+    CallPatch,
+    CallSort,
+    CallState,
+    IsoDate,
+)
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, TodayDep, ViewerDep
 from api.kit.errors import problem_responses
@@ -40,13 +49,17 @@ Cursor = Annotated[
         "page that follows it, with no duplicate and no miss while calls are added.",
     ),
 ]
-QueryDate = Annotated[date | None, Query()]
+QueryDate = Annotated[IsoDate | None, Query()]
+# The pattern is documented, not enforced: the reader forgives case and spaces.
+PerimeterText = Annotated[
+    str, Field(max_length=40, json_schema_extra={"pattern": PERIMETER_PATTERN})
+]
 
 
 @router.get(
     "",
     response_model=CallPage,
-    responses=problem_responses(422),
+    responses=problem_responses(404, 422),
     openapi_extra=access(Access.signed_in),
 )
 def list_calls(
@@ -73,10 +86,8 @@ def list_calls(
         ),
     ] = None,
     territory: Annotated[
-        str | None,
+        PerimeterText | None,
         Query(
-            max_length=40,
-            pattern=NO_NUL,
             description="Territory reference (or 'France'); keeps calls whose perimeter "
             "contains it, lies inside it or overlaps it (an EPCI across départements "
             "overlaps each), and the calls open to all of France.",
@@ -155,7 +166,7 @@ def list_calls(
     "",
     response_model=CallOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.coordinator),
 )
 def create_call(

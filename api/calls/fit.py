@@ -533,8 +533,8 @@ def propose_consortia(
 ) -> list[ProposedConsortiumOut]:
     """Compose consortia among the eligible organisations (`matcher.consortium`), store
     each alternative as a proposed Consortium and return them, best first. Raises
-    NotFound, InvalidInput (422: options that contradict themselves) and Conflict (409:
-    these candidates cannot satisfy them), with the composer's French message."""
+    NotFound and Conflict (409: options that contradict each other, or that these
+    candidates cannot satisfy), with the composer's French message."""
     call = get_call(session, call_id)
     cf = fit_call(session, matching, call)
     index = cf.snapshot.index
@@ -565,8 +565,8 @@ def propose_consortia(
             candidates, cf.fit.similarity, cf.fit.statements, past_pairs(session)
         )
         proposals = compose_consortia(problem, options)
-    except InvalidComposition as exc:
-        raise InvalidInput(exc.message) from exc
+    except InvalidComposition as exc:  # well-formed options that contradict each other
+        raise CompositionRefused(exc.message) from exc
     except ImpossibleConsortium as exc:
         raise CompositionRefused(exc.message) from exc
     stored = [store_consortium(session, call, p, created_by=viewer.account_id) for p in proposals]

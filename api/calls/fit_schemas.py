@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
+from api.kit.fields import RowId, StrictModel, UtcDatetime, whole_number
 from api.organisations.schemas import OrganisationSummary
 
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+# Whole numbers within bounds (1.0 is the integer 1, as in JSON Schema).
+Size = Annotated[int, Field(ge=1, le=50), BeforeValidator(whole_number)]
+Count = Annotated[int, Field(ge=1, le=10), BeforeValidator(whole_number)]
 
 
 class RequirementOut(BaseModel):
@@ -79,12 +81,12 @@ class OrganisationCallsPage(BaseModel):
 
 
 class InterestIn(StrictModel):
-    organisation_id: int = Field(ge=1, le=2**31 - 1, description="The organisation you act for.")
+    organisation_id: RowId = Field(description="The organisation you act for.")
 
 
 class InterestOut(BaseModel):
     organisation: OrganisationSummary
-    since: datetime
+    since: UtcDatetime
 
 
 class InterestPage(BaseModel):
@@ -99,14 +101,20 @@ class InterestPage(BaseModel):
 
 
 class ConsortiumRequest(StrictModel):
-    min_size: int = Field(default=2, ge=1, le=50, description="Members, lead included.")
-    max_size: int = Field(default=5, ge=1, le=50, description="Members, lead included.")
-    include: list[int] = Field(default_factory=list, max_length=50, description="Must be members.")
-    exclude: list[int] = Field(
+    """Options of the composer; options that contradict each other (more members required
+    than allowed, an organisation both included and excluded…) are a 409, as is a request
+    these candidates cannot satisfy."""
+
+    min_size: Size = Field(default=2, description="Members, lead included.")
+    max_size: Size = Field(default=5, description="Members, lead included.")
+    include: list[RowId] = Field(
+        default_factory=list, max_length=50, description="Must be members."
+    )
+    exclude: list[RowId] = Field(
         default_factory=list, max_length=10_000, description="Must not be members."
     )
-    lead: int | None = Field(default=None, ge=1, description="The landlord who must lead.")
-    alternatives: int = Field(default=3, ge=1, le=10, description="How many consortia.")
+    lead: RowId | None = Field(default=None, description="The landlord who must lead.")
+    alternatives: Count = Field(default=3, description="How many consortia.")
 
 
 class CoverOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,13 +15,24 @@ from pydantic import (
     BeforeValidator,
     Field,
     StringConstraints,
-    field_validator,
-    model_validator,
+    WithJsonSchema,
 )
 
 from api.calls.vocabulary import canonical_legal_form, unique
-from api.organisations.schemas import StrictModel, UtcDatetime
+from api.kit.fields import (
+    NO_NUL_PATTERN,
+    NOT_BLANK_PATTERN,
+    STATEMENT_TEXT_PATTERN,
+    Line200,
+    StrictModel,
+    UtcDatetime,
+    Website,
+    absent,
+    never_null,
+    solid_count,
+)
 from api.territories.schemas import TerritoryBrief
+from matcher.territory import TERRITORY_REF_PATTERN
 from matcher.text import name_key
 from models.enums import CallStatus, OrganisationKind
 
@@ -33,19 +45,38 @@ FRANCE = "France"
 MAX_DESCRIPTION = 50_000
 MAX_REQUIREMENTS = 30
 
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Text200 = Line200
 
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+def _strip_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Ce texte est vide (des espaces seulement).")
+    return value
+
+
+def _line(max_length: int) -> Any:
+    """A one-line text of 1 to `max_length` characters, not blank, stored trimmed."""
+    return Field(
+        min_length=1, max_length=max_length, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
+
+
+Text300 = Annotated[str, _line(300), AfterValidator(_strip_not_blank)]
+Text80 = Annotated[str, _line(80), AfterValidator(_strip_not_blank)]
+Text120 = Annotated[str, _line(120), AfterValidator(_strip_not_blank)]
+
+# A plausible day (years 2000 to 2100), as the document states it.
+_ISO_DATE = re.compile(r"^(?:20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$")
 
 
 def _iso_date(value: object) -> object:
     """Only an ISO date string (or a date, from Python): a number is not a date."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise ValueError("Date attendue au format AAAA-MM-JJ (par exemple 2027-03-31).")
-    return value.strip()
+    return value
 
 
 def _plausible(value: date) -> date:
@@ -55,47 +86,41 @@ def _plausible(value: date) -> date:
 
 
 IsoDate = Annotated[
-    date, BeforeValidator(_iso_date), Field(strict=False), AfterValidator(_plausible)
+    date,
+    BeforeValidator(_iso_date),
+    Field(strict=False),
+    AfterValidator(_plausible),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": _ISO_DATE.pattern, "maxLength": 10}
+    ),
 ]
 
 
-def _check_url(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if not value.startswith(("http://", "https://")) or len(value) < 11 or " " in value:
-        raise ValueError(
-            "L'adresse web doit commencer par http:// ou https:// et ne pas contenir d'espace."
-        )
-    return value
-
-
 def _check_title(value: str) -> str:
-    text = " ".join(unicodedata.normalize("NFC", value).split())
-    if len(text) < 3:
-        raise ValueError("Le titre est vide ou trop court (3 caractères au moins).")
-    return text
+    if solid_count(value) < 3:
+        raise ValueError("Le titre est vide ou trop court (3 caractères au moins, hors espaces).")
+    return " ".join(unicodedata.normalize("NFC", value).split())
 
 
 def _check_requirement(value: str) -> str:
-    text = " ".join(unicodedata.normalize("NFC", value).split())
-    if len(text) < 3:
-        raise ValueError("L'exigence est vide ou trop courte (3 caractères au moins).")
-    return text
+    if solid_count(value) < 3:
+        raise ValueError(
+            "L'exigence est vide ou trop courte (3 caractères au moins, hors espaces)."
+        )
+    return " ".join(unicodedata.normalize("NFC", value).split())
 
 
-def _no_duplicate_requirement(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
+def duplicate_requirement(values: Sequence[str]) -> str | None:
+    """In French, which requirement repeats another (the same once accents, case and
+    punctuation are set aside), or None. The services answer 409: the document's
+    `uniqueItems` can only tell identical texts apart."""
     seen: dict[str, int] = {}
     for index, text in enumerate(values):
         key = name_key(text)
         if key in seen:
-            raise ValueError(
-                f"Exigence en double : la n° {index + 1} répète la n° {seen[key] + 1}."
-            )
+            return f"Exigence en double : la n° {index + 1} répète la n° {seen[key] + 1}."
         seen[key] = index
-    return values
+    return None
 
 
 def _legal_forms(values: list[str] | None) -> list[str] | None:
@@ -119,32 +144,47 @@ def _perimeter_ref(value: str) -> str:
     return FRANCE if name_key(text) == "france" else text
 
 
-Title = Annotated[str, Field(max_length=300), AfterValidator(_check_title)]
-Requirement = Annotated[str, Field(max_length=2000), AfterValidator(_check_requirement)]
-Requirements = Annotated[
-    list[Requirement], Field(max_length=MAX_REQUIREMENTS), AfterValidator(_no_duplicate_requirement)
+_THREE_SOLID = {"pattern": STATEMENT_TEXT_PATTERN}
+Title = Annotated[
+    str,
+    Field(min_length=3, max_length=300, json_schema_extra=_THREE_SOLID),
+    AfterValidator(_check_title),
 ]
-PerimeterRef = Annotated[str, Field(max_length=60), AfterValidator(_perimeter_ref)]
+Requirement = Annotated[
+    str,
+    Field(min_length=3, max_length=2000, json_schema_extra=_THREE_SOLID),
+    AfterValidator(_check_requirement),
+]
+Requirements = Annotated[
+    list[Requirement],
+    Field(max_length=MAX_REQUIREMENTS, json_schema_extra={"uniqueItems": True}),
+]
+# A territory reference, or France; one that names no territory is a 404. (The pattern
+# is documented: the reader also forgives case and spaces.)
+PERIMETER_PATTERN = TERRITORY_REF_PATTERN.replace("^(?:", "^(?:France|", 1)
+PerimeterRef = Annotated[
+    str,
+    Field(min_length=1, max_length=60, json_schema_extra={"pattern": PERIMETER_PATTERN}),
+    AfterValidator(_perimeter_ref),
+]
 Perimeter = Annotated[list[PerimeterRef], Field(min_length=1, max_length=200)]
 Funders = Annotated[list[Text300], Field(max_length=20), AfterValidator(_distinct)]
 Kinds = Annotated[list[Kind], Field(max_length=6), AfterValidator(_kinds)]
 LegalForms = Annotated[
-    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]],
+    list[Text80],
     Field(max_length=20),
     AfterValidator(_legal_forms),
 ]
 Themes = Annotated[list[Text200], Field(max_length=20), AfterValidator(_distinct)]
-Url = Annotated[str | None, Field(max_length=500), AfterValidator(_check_url)]
+Url = Website | None
 Source = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9._-]*$"
-    ),
+    str, StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9._-]*$")
 ]
-ExternalId = Annotated[
-    str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)
-]
-Description = Annotated[str | None, Field(max_length=MAX_DESCRIPTION)]
+ExternalId = Text120 | None
+Description = (
+    Annotated[str, Field(max_length=MAX_DESCRIPTION, json_schema_extra={"pattern": NO_NUL_PATTERN})]
+    | None
+)
 
 _DESCRIPTIONS: dict[str, str] = {
     "title": "Title of the call, 3 to 300 characters.",
@@ -198,14 +238,10 @@ class CallIn(StrictModel):
     external_id: ExternalId = _field("external_id", default=None)
     status: Status = _field("status", default=CallStatus.open)
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> CallIn:
-        check_dates(self.opens_on, self.deadline)
-        return self
-
 
 def check_dates(opens_on: date | None, deadline: date | None) -> None:
-    """ValueError (French) when the call would close before it opens."""
+    """ValueError (French) when the call would close before it opens (the services answer
+    409: two well-formed dates that contradict each other, which no schema can say)."""
     if opens_on is not None and deadline is not None and deadline < opens_on:
         raise ValueError(
             f"La date limite ({deadline.isoformat()}) précède l'ouverture ({opens_on.isoformat()})."
@@ -223,23 +259,23 @@ class CallPatch(StrictModel):
     optional one (description, opens_on, deadline, url, external_id); lists, when given,
     replace the current ones ([] clears them; perimeter never empty)."""
 
-    title: Title | None = _field("title", default=None)
-    funders: Funders | None = _field("funders", default=None)
+    title: Title = absent(_DESCRIPTIONS["title"])
+    funders: Funders = absent(_DESCRIPTIONS["funders"])
     description: Description = _field("description", default=None)
-    requirements: Requirements | None = _field("requirements", default=None)
-    perimeter: Perimeter | None = _field("perimeter", default=None)
-    eligible_kinds: Kinds | None = _field("eligible_kinds", default=None)
-    eligible_legal_forms: LegalForms | None = _field("eligible_legal_forms", default=None)
+    requirements: Requirements = absent(_DESCRIPTIONS["requirements"])
+    perimeter: Perimeter = absent(_DESCRIPTIONS["perimeter"])
+    eligible_kinds: Kinds = absent(_DESCRIPTIONS["eligible_kinds"])
+    eligible_legal_forms: LegalForms = absent(_DESCRIPTIONS["eligible_legal_forms"])
     opens_on: IsoDate | None = _field("opens_on", default=None)
     deadline: IsoDate | None = _field("deadline", default=None)
     url: Url = _field("url", default=None)
-    themes: Themes | None = _field("themes", default=None)
-    aid_types: Themes | None = _field("aid_types", default=None)
-    source: Source | None = _field("source", default=None)
+    themes: Themes = absent(_DESCRIPTIONS["themes"])
+    aid_types: Themes = absent(_DESCRIPTIONS["aid_types"])
+    source: Source = absent(_DESCRIPTIONS["source"])
     external_id: ExternalId = _field("external_id", default=None)
-    status: Status | None = _field("status", default=None)
+    status: Status = absent(_DESCRIPTIONS["status"])
 
-    _never_null = field_validator(
+    _never_null = never_null(
         "title",
         "funders",
         "requirements",
@@ -250,8 +286,7 @@ class CallPatch(StrictModel):
         "aid_types",
         "source",
         "status",
-        mode="before",
-    )(_not_null)
+    )
 
 
 class RequirementOut(BaseModel):

@@ -41,10 +41,11 @@ from api.calls.schemas import (
     CallSummary,
     RequirementOut,
     check_dates,
+    duplicate_requirement,
 )
 from api.calls.vocabulary import canonical_legal_form
 from api.kit.deps import Reader
-from api.kit.errors import Conflict, InvalidInput, NotFound
+from api.kit.errors import Conflict, NotFound
 from api.kit.pagination import (
     decode_cursor,
     encode_cursor,
@@ -315,12 +316,36 @@ def get_call(session: Session, viewer: Principal, call_id: int) -> Call:
     return call
 
 
+def _dates_in_order(opens_on: date | None, deadline: date | None, field: str) -> None:
+    """Conflict (409) when the call would close before it opens: two well-formed dates
+    that contradict each other (or the stored one), which no schema can say."""
+    try:
+        check_dates(opens_on, deadline)
+    except ValueError as exc:
+        raise Conflict(
+            str(exc), errors=[{"loc": ["body", field], "msg": str(exc), "type": "value_error"}]
+        ) from exc
+
+
+def _distinct_requirements(texts: Sequence[str] | None) -> None:
+    """Conflict (409) when a requirement repeats another (`duplicate_requirement`)."""
+    message = duplicate_requirement(texts or [])
+    if message:
+        raise Conflict(
+            message,
+            errors=[{"loc": ["body", "requirements"], "msg": message, "type": "value_error"}],
+        )
+
+
 def create_call(
     session: Session, reader: Reader, matching: MatchingEngine | None, data: CallIn
 ) -> Call:
     """Create a call with its perimeter and requirements; with `matching`, its requirements
-    are embedded in the same transaction. Raises Conflict (its source id is taken),
-    InvalidInput (a perimeter reference that does not resolve)."""
+    are embedded in the same transaction. Raises Conflict (its source id is taken; a
+    deadline before the opening), InvalidInput or NotFound (a perimeter reference that
+    cannot be read, or names no territory)."""
+    _dates_in_order(data.opens_on, data.deadline, "deadline")
+    _distinct_requirements(data.requirements)
     texts = requirement_texts(data.requirements)
     encoded = encode_ahead(reader, matching, texts) if matching is not None else {}
     _check_source_free(session, data.source, data.external_id, None)
@@ -372,6 +397,7 @@ def update_call(
     fields. Raises NotFound, Conflict (the source id is another call's), InvalidInput (a
     perimeter reference that does not resolve; the deadline before the opening)."""
     given = data.model_fields_set
+    _distinct_requirements(data.requirements)
     texts = requirement_texts(data.requirements or [])
     encoded = encode_ahead(reader, matching, texts)
     call = repository.find(session, call_id)
@@ -381,13 +407,7 @@ def update_call(
     values = {name: getattr(data, name) for name in _PLAIN if name in given}
     opens_on = values.get("opens_on", call.opens_on)
     deadline = values.get("deadline", call.deadline)
-    try:
-        check_dates(opens_on, deadline)
-    except ValueError as exc:
-        field = "deadline" if "deadline" in given else "opens_on"
-        raise InvalidInput(
-            str(exc), errors=[{"loc": ["body", field], "msg": str(exc), "type": "value_error"}]
-        ) from exc
+    _dates_in_order(opens_on, deadline, "deadline" if "deadline" in given else "opens_on")
     if "source" in given or "external_id" in given:
         _check_source_free(
             session,

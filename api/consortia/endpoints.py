@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -24,7 +23,8 @@ from api.consortia.schemas import (
 from api.consortia.states import REASON_LABELS
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep, ViewerDep
-from api.kit.errors import InvalidInput, problem_responses
+from api.kit.errors import problem_responses
+from api.kit.fields import IsoDate
 from api.kit.idempotency import IdempotencyDep
 from api.kit.routing import Route
 from models.enums import ConsortiumStatus
@@ -36,6 +36,8 @@ router = APIRouter(
     responses=problem_responses(401, 403, 422),
 )
 CallFitDep = Annotated[CallFit, Depends(get_call_fit)]
+# `:int` in the paths: /consortia/reasons is another address, never a consortium id (a
+# PATCH there is a 405, not a 422 on the id).
 ConsortiumId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -68,7 +70,7 @@ def reasons() -> list[ReasonOut]:
 
 
 @router.get(
-    "/{consortium_id}",
+    "/{consortium_id:int}",
     response_model=ConsortiumOut,
     responses=problem_responses(404),
     openapi_extra=access(Access.signed_in),
@@ -83,7 +85,7 @@ def get_consortium(
 
 
 @router.patch(
-    "/{consortium_id}",
+    "/{consortium_id:int}",
     response_model=ConsortiumOut,
     responses=problem_responses(404, 409),
     openapi_extra=access(Access.coordinator),
@@ -101,7 +103,7 @@ def change_consortium(
 
 
 @router.post(
-    "/{consortium_id}/reviews",
+    "/{consortium_id:int}/reviews",
     response_model=ConsortiumOut,
     status_code=201,
     responses=problem_responses(404, 409),
@@ -120,7 +122,7 @@ def review_consortium(
 
 
 @router.post(
-    "/{consortium_id}/status",
+    "/{consortium_id:int}/status",
     response_model=ConsortiumOut,
     responses=problem_responses(404, 409),
     openapi_extra=access(Access.coordinator),
@@ -134,7 +136,7 @@ def change_status(
 
 
 @router.post(
-    "/{consortium_id}/outcome",
+    "/{consortium_id:int}/outcome",
     response_model=ConsortiumOut,
     responses=problem_responses(404, 409),
     openapi_extra=access(Access.coordinator),
@@ -158,12 +160,11 @@ impact_router = APIRouter(
 @impact_router.get("", response_model=ImpactOut, openapi_extra=access(Access.coordinator))
 def impact(
     session: SessionDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[IsoDate | None, Query(alias="from")] = None,
+    end: Annotated[IsoDate | None, Query(alias="to")] = None,
 ) -> ImpactOut:
     """La mesure de l'impact : consortiums par statut, inter-bailleurs, appels auxquels on a
     répondu, montants obtenus, paires de partenaires (nouvelles ou déjà réunies), par
-    département (du chef de file) et par trimestre."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("La date « from » doit précéder la date « to ».")
+    département (du chef de file) et par trimestre. « from » après « to » : une période
+    vide, un rapport à zéro."""
     return impact_report(session, start=start, end=end)

@@ -22,10 +22,9 @@ from api.consortia.states import (
     DECISION_STATUS,
     EDITABLE,
     NEXT,
-    ReasonCode,
     describe_allowed,
 )
-from api.kit.errors import Conflict, InvalidInput, NotFound
+from api.kit.errors import Conflict, NotFound
 from models import Call, Consortium, ConsortiumMember, ConsortiumReview
 from models.base import utcnow
 from models.enums import ConsortiumStatus, MemberRole, ReviewDecision
@@ -136,12 +135,10 @@ def change_consortium(
     """Change the members and/or the lead; the coverage is recomputed. A consortium in
     changes_requested goes back to proposed. Raises NotFound, Conflict (stale version;
     status other than proposed or changes_requested; an ineligible member, with the
-    reason; a lead that is not a landlord or not a member), InvalidInput (nothing to
-    change)."""
+    reason; a lead that is not a landlord or not a member; no lead to keep). ConsortiumChange
+    refuses a body that changes nothing."""
     consortium = get_consortium(session, consortium_id, viewer)
     _check_version(consortium, change.version)
-    if change.member_ids is None and change.lead_id is None:
-        raise InvalidInput("Rien à modifier : donnez member_ids et/ou lead_id.")
     if consortium.status not in EDITABLE:
         raise Conflict(
             f"Les membres d'un consortium au statut « {consortium.status.value} » ne changent "
@@ -156,8 +153,8 @@ def change_consortium(
         else [m.organisation_id for m in consortium.members]
     )
     lead = change.lead_id if change.lead_id is not None else current_lead
-    if lead is None:
-        raise InvalidInput("Ce consortium n'a pas de chef de file : donnez lead_id.")
+    if lead is None:  # a state of this consortium, not a fault of the body
+        raise Conflict("Ce consortium n'a pas de chef de file : donnez lead_id.")
     if lead not in members:
         if change.member_ids is not None:
             raise Conflict(f"Le chef de file (n° {lead}) doit figurer parmi member_ids.")
@@ -176,24 +173,10 @@ def review_consortium(
 ) -> Consortium:
     """Record the coordinator's decision on a proposed consortium and move it (approve →
     approved, reject → rejected, request_changes → changes_requested). Raises NotFound,
-    Conflict (stale version, illegal transition naming the allowed ones), InvalidInput
-    (a reject or request_changes without reason code; « other » without comment)."""
+    Conflict (stale version, illegal transition naming the allowed ones). ReviewIn refuses
+    a reject or request_changes without reason code, « other » without comment."""
     consortium = get_consortium(session, consortium_id, viewer)
     _check_version(consortium, data.version)
-    if data.decision != ReviewDecision.approve and data.reason_code is None:
-        raise InvalidInput(
-            "Un motif (reason_code) est obligatoire pour rejeter ou demander des modifications.",
-            errors=[
-                {"loc": ["body", "reason_code"], "msg": "Motif obligatoire.", "type": "missing"}
-            ],
-        )
-    if data.reason_code == ReasonCode.other and not (data.comment or "").strip():
-        raise InvalidInput(
-            "Le motif « other » demande un commentaire.",
-            errors=[
-                {"loc": ["body", "comment"], "msg": "Commentaire obligatoire.", "type": "missing"}
-            ],
-        )
     with _writing(session, consortium):
         _move(consortium, DECISION_STATUS[data.decision])
         if data.decision != ReviewDecision.request_changes:
@@ -226,24 +209,17 @@ def record_outcome(
     session: Session, consortium_id: int, data: OutcomeIn, viewer: Principal
 ) -> Consortium:
     """contacted → submitted (its date), submitted → won (date, amount in euros) or lost
-    (date). Raises NotFound, Conflict (stale version, illegal transition), InvalidInput
-    (an amount other than for won; a decision dated before the submission)."""
+    (date). Raises NotFound, Conflict (stale version, illegal transition, a decision dated
+    before the submission). OutcomeIn refuses an amount other than for won."""
     consortium = get_consortium(session, consortium_id, viewer)
     _check_version(consortium, data.version)
-    if data.amount is not None and data.status != ConsortiumStatus.won:
-        raise InvalidInput(
-            "Un montant ne se donne qu'avec le statut won.",
-            errors=[
-                {"loc": ["body", "amount"], "msg": "Montant inattendu.", "type": "value_error"}
-            ],
-        )
     with _writing(session, consortium):
         _move(consortium, ConsortiumStatus(data.status))
         if data.status == ConsortiumStatus.submitted:
             consortium.submitted_on = data.on
         else:
             if consortium.submitted_on is not None and data.on < consortium.submitted_on:
-                raise InvalidInput(
+                raise Conflict(  # the body is well formed; the recorded submission is later
                     f"La décision ({data.on.isoformat()}) ne peut précéder le dépôt "
                     f"({consortium.submitted_on.isoformat()}).",
                     errors=[

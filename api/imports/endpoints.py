@@ -12,7 +12,7 @@ from api.imports.formats import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from api.imports.schemas import CallImportReport, ExportFormat, ImportReport
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
-from api.kit.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
+from api.kit.errors import UnsupportedMediaType, problem_responses
 from api.kit.idempotency import IdempotencyDep
 from api.kit.routing import Route
 
@@ -51,10 +51,10 @@ _IMPORT_BODY: dict[str, Any] = {
 
 
 async def read_upload(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it exceeds the import limit: the
-    announced length is checked first, then the bytes as they arrive."""
+    """The request body, once its media type is one a file can have (`BodyLimit` has
+    already refused one over MAILLAGE_IMPORT_MAX_BYTES, 413, as its bytes arrived)."""
     _check_media_type(request, ACCEPTED_MEDIA_TYPES, f"{CSV_MEDIA_TYPE} ou {XLSX_MEDIA_TYPE}")
-    return await _read_body(request)
+    return await request.body()
 
 
 def _check_media_type(request: Request, accepted: frozenset[str], hint: str) -> None:
@@ -64,26 +64,6 @@ def _check_media_type(request: Request, accepted: frozenset[str], hint: str) -> 
             f"Type de contenu « {media_type or 'absent'} » non pris en charge : envoyez le "
             f"fichier lui-même avec Content-Type {hint}."
         )
-
-
-async def _read_body(request: Request) -> bytes:
-    limit: int = request.app.state.settings.import_max_bytes
-    too_large = PayloadTooLarge(
-        f"Fichier trop volumineux : {limit // 1024} Kio au plus (réglage "
-        "MAILLAGE_IMPORT_MAX_BYTES). Découpez-le en plusieurs fichiers."
-    )
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_large
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    request.state.body = b"".join(chunks)  # what an Idempotency-Key's fingerprint reads
-    return bytes(request.state.body)
 
 
 UploadDep = Annotated[bytes, Depends(read_upload)]
@@ -154,7 +134,7 @@ async def read_calls_upload(request: Request) -> bytes:
     _check_media_type(
         request, CALLS_MEDIA_TYPES, f"{JSON_MEDIA_TYPE}, {CSV_MEDIA_TYPE} ou {XLSX_MEDIA_TYPE}"
     )
-    return await _read_body(request)
+    return await request.body()
 
 
 CallsUploadDep = Annotated[bytes, Depends(read_calls_upload)]

@@ -455,9 +455,10 @@ def write_csv(rows: Iterable[Sequence[str]]) -> bytes:
 
 def write_xlsx(rows: Iterable[Sequence[str]]) -> bytes:
     """One sheet, every cell text: a code such as 01053 keeps its zero, and a value starting
-    with '=' stays a text, never a formula."""
+    with '=' stays a text, never a formula. Control characters, which XML (so XLSX) cannot
+    hold, are written as spaces."""
     import openpyxl
-    from openpyxl.cell.cell import TYPE_STRING
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_STRING
     from openpyxl.styles import Font
 
     book = openpyxl.Workbook()
@@ -468,7 +469,7 @@ def write_xlsx(rows: Iterable[Sequence[str]]) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([v or None for v in row])
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub(" ", v) if v else None for v in row])
         for cell in sheet[sheet.max_row]:
             cell.number_format = "@"
             if cell.value is not None:

@@ -48,7 +48,7 @@ from api.imports.schemas import (
     Outcome,
 )
 from api.kit.deps import Reader
-from api.kit.errors import Forbidden, InvalidInput
+from api.kit.errors import AppError, Forbidden
 from api.matching.engine import MatchingEngine, organisation_texts
 from api.organisations import repository
 from api.organisations import service as organisation_service
@@ -114,7 +114,7 @@ def plan_import(
                 if token not in resolved:
                     try:
                         resolved[token] = resolve_ref(session, token)
-                    except InvalidInput as exc:
+                    except AppError as exc:  # unreadable, or naming no territory
                         resolved[token] = exc.message
                 found = resolved[token]
                 if isinstance(found, str):

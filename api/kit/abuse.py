@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.kit.errors import TooManyRequests
+from api.kit.errors import TooManyRequests, problem
 from api.kit.settings import Settings
 
 
@@ -98,12 +100,31 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class Cors(CORSMiddleware):
+    """Starlette's CORS, whose refused preflight is a French problem (not plain English)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = problem(
+            400,
+            "Appel d'une autre origine refusé : origine, méthode ou en-têtes non autorisés "
+            "(réglage MAILLAGE_CORS_ORIGINS).",
+            type_slug="cors-refused",
+        )
+        for name in ("vary",):
+            if name in response.headers:
+                refused.headers[name] = response.headers[name]
+        return refused
+
+
 def install_abuse_protection(app: FastAPI, settings: Settings) -> None:
     """Rate limits on `app.state.rate_limits`, security headers, and CORS when configured."""
     app.state.rate_limits = RateLimits(settings)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            Cors,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.kit.methods import allowed_methods
+
 PROBLEM_JSON = "application/problem+json"
 
 TITLES_FR: dict[int, str] = {
@@ -209,6 +211,25 @@ def french_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# The errors the framework raises itself, said in French: a body FastAPI could not read
+# (not UTF-8, or JSON nested deeper than the parser goes) is its 400.
+_FRAMEWORK_DETAILS: dict[int, tuple[str, str]] = {
+    400: (
+        "Corps de requête illisible : envoyez du JSON en UTF-8, sans imbrication excessive.",
+        "unreadable-body",
+    ),
+    404: ("Aucune ressource à cette adresse.", "not-found"),
+    405: ("Cette méthode n'est pas acceptée à cette adresse.", "method-not-allowed"),
+}
+_SLUGS: dict[int, str] = {413: "payload-too-large", 415: "unsupported-media-type"}
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -223,6 +244,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not _is_json(media_type) and any(
+            tuple(err.get("loc", ())) == ("body",) and err.get("type") != "missing"
+            for err in exc.errors()
+        ):
+            # FastAPI reads a body as JSON only when it says it is; the rest reaches the
+            # model as bytes. What is wrong is the media type, not the fields.
+            return problem(
+                415,
+                f"Type de contenu « {media_type or 'absent'} » non pris en charge : envoyez du "
+                "JSON avec Content-Type application/json.",
+                type_slug="unsupported-media-type",
+                instance=request.url.path,
+            )
         errors = _field_errors(exc)
         first = errors[0] if errors else None
         where = " → ".join(str(p) for p in first["loc"]) if first else ""
@@ -235,16 +270,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = {
-            404: "Aucune ressource à cette adresse.",
-            405: "Cette méthode n'est pas acceptée à cette adresse.",
-        }.get(exc.status_code, str(exc.detail))
+        # Starlette's and FastAPI's own errors, in French; ours (413) carry a French detail.
+        detail, slug = _FRAMEWORK_DETAILS.get(exc.status_code, (str(exc.detail), None))
         # Starlette's own headers (a 405's `Allow`) stay on the problem response.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return problem(
             exc.status_code,
             detail,
+            type_slug=slug or _SLUGS.get(exc.status_code),
             instance=request.url.path,
-            headers=dict(exc.headers or {}) or None,
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
 
-from api.kit.errors import InvalidInput
+from api.kit.errors import NotFound
 
 Scalar = str | int | None
 
@@ -33,17 +33,22 @@ def encode_cursor(scope: str, key: Sequence[Scalar]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _invalid(message: str) -> InvalidInput:
-    return InvalidInput(
-        message, errors=[{"loc": _CURSOR_LOC, "msg": message, "type": "value_error"}]
-    )
+class UnknownCursor(NotFound):
+    """A cursor this list did not give: a well-formed string (the document's pattern)
+    naming no page of it, so a 404 rather than a 422."""
+
+    type_slug = "unknown-cursor"
+
+
+def _invalid(message: str) -> UnknownCursor:
+    return UnknownCursor(message, errors=[{"loc": _CURSOR_LOC, "msg": message, "type": "cursor"}])
 
 
 def decode_cursor(cursor: str, scope: str, parsers: Sequence[Callable[[object], Any]]) -> list[Any]:
     """The sort key a cursor holds, each value read by its parser (which raises ValueError
-    on a value the column cannot hold). Raises InvalidInput (a cursor that was not made by
+    on a value the column cannot hold). Raises UnknownCursor (a cursor that was not made by
     `encode_cursor`, or was made for another list)."""
-    unreadable = "Curseur illisible : reprenez le parcours depuis la première page."
+    unreadable = "Curseur inconnu de cette liste : reprenez le parcours depuis la première page."
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw.decode())

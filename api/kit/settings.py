@@ -209,6 +209,19 @@ class Settings(BaseSettings):
         description="How long the answer to a POST sent with an Idempotency-Key is kept: "
         "the same key and body within it get the same answer, without a second creation.",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body any other route accepts, in bytes (JSON bodies; "
+        "refused with 413 before it is read whole).",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=8 * 1024,
+        le=1024 * 1024,
+        description="Largest request line and headers `maillage serve` accepts, in bytes "
+        "(larger ones are refused by the HTTP server before the application sees them).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = Field(

@@ -20,6 +20,7 @@ from api.matching.schemas import (
     SearchPage,
     Within,
 )
+from api.territories.schemas import TerritoryRefText
 
 router = APIRouter(
     route_class=Route, tags=["mise en relation"], responses=problem_responses(401, 403)
@@ -30,7 +31,7 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.get(
     "/api/v1/search/organisations",
     response_model=SearchPage,
-    responses=problem_responses(422),
+    responses=problem_responses(404, 422),
     openapi_extra=access(Access.signed_in, costly=True),
 )
 def search_organisations(
@@ -38,12 +39,16 @@ def search_organisations(
     matching: MatchingDep,
     q: Annotated[
         str,
-        Query(min_length=1, max_length=2000, description="What you look for, in French."),
+        Query(
+            min_length=1,
+            max_length=2000,
+            json_schema_extra={"pattern": service.SEARCH_TEXT_PATTERN},
+            description="What you look for, in French (not only spaces).",
+        ),
     ],
     territory: Annotated[
-        str | None,
+        TerritoryRefText | None,
         Query(
-            max_length=40,
             description="Territory reference (commune:13001, epci:…, departement:13, region:93, "
             "or a bare INSEE/SIREN code): keeps organisations working inside it or on a "
             "territory that contains it.",
@@ -86,7 +91,13 @@ def partners(
     openapi_extra=access(Access.organisation),
     response_model=DismissalOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 422),
+    responses={
+        200: {
+            "model": DismissalOut,
+            "description": "Already dismissed: the existing dismissal, unchanged.",
+        },
+        **problem_responses(404, 409, 422),
+    },
 )
 def dismiss(
     session: SessionDep,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
+from api.kit.fields import RowId, StrictModel, Text1000, UtcDatetime
 from api.organisations.schemas import OrganisationSummary
 from api.territories.schemas import TerritoryBrief
 
@@ -103,18 +102,14 @@ class SearchPage(BaseModel):
     items: list[SearchHitOut]
 
 
-class DismissalIn(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    organisation_id: int = Field(
-        ge=1, le=2**31 - 1, description="The suggested organisation to dismiss."
-    )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = (
-        Field(default=None, description="Why, in a few words (kept for the coordinator).")
+class DismissalIn(StrictModel):
+    organisation_id: RowId = Field(description="The suggested organisation to dismiss.")
+    reason: Text1000 | None = Field(
+        default=None, description="Why, in a few words (kept for the coordinator)."
     )
 
 
 class DismissalOut(BaseModel):
     organisation: OrganisationSummary
     reason: str | None
-    created_at: datetime
+    created_at: UtcDatetime

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.kit.errors import InvalidInput, NotFound
+from api.kit.errors import Conflict, InvalidInput, NotFound
 from api.matching import repository
 from api.matching.engine import MatchingEngine
 from api.matching.schemas import (
@@ -30,17 +32,28 @@ from matcher.partners import PartnerWeights
 from matcher.snapshot import SearchCuts
 from models import Dismissal, Organisation, Territory
 
+# A search needs one character that is not a space, a tab or a line break (the OpenAPI
+# document's pattern: explicit characters read the same by every regex engine).
+SEARCH_TEXT_PATTERN = r"[^ \t\r\n]"
+
 
 def search(
     session: Session, matching: MatchingEngine, q: str, territory: str | None, limit: int
 ) -> SearchPage:
     """Organisations whose competencies best answer `q` (French free text), inside
     `territory` (a reference, see `territories.service.resolve_ref`) when given.
-    Raises InvalidInput (an empty query), NotFound (an unknown territory)."""
-    query = " ".join(q.split())
-    if len(query) < 2:
+    Raises InvalidInput (a query of spaces only, see SEARCH_TEXT_PATTERN; an unreadable
+    territory), NotFound (an unknown territory)."""
+    if not re.search(SEARCH_TEXT_PATTERN, q):
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
-    target = territory_service.resolve_ref(session, territory) if territory else None
+    query = " ".join(q.split())
+    target = territory_service.resolve_ref(session, territory) if territory is not None else None
+    if not query:  # other blanks only (ideographic space...): nothing to look for
+        return SearchPage(
+            query=query,
+            territory=territory_service.brief(target) if target else None,
+            items=[],
+        )
     place = territory_service.places_of(session, [target])[target.id] if target else None
     snapshot = matching.snapshot(session)
     expanded = matching.expand(query)
@@ -166,10 +179,11 @@ def dismiss(
     """Dismiss a suggestion for good; dismissing again only updates the reason. Returns the
     dismissal and whether this call created it: of two requests dismissing the same
     organisation at once, one creates it, the other finds it, as if it had come second.
-    Raises InvalidInput (itself), NotFound (either organisation unknown or archived)."""
+    Raises NotFound (either organisation unknown or archived), Conflict (an organisation
+    dismissing itself: the body is well formed, it names the organisation of the path)."""
     _require_organisation(session, organisation_id)
     if dismissed_id == organisation_id:
-        raise InvalidInput("Une organisation ne peut pas s'écarter elle-même.")
+        raise Conflict("Une organisation ne peut pas s'écarter elle-même.")
     other = session.get(Organisation, dismissed_id)
     if other is None or other.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {dismissed_id} à écarter.")
@@ -190,7 +204,7 @@ def dismiss(
             if existing is None:
                 raise
             created = False
-    existing.reason = reason or None
+    existing.reason = (reason or "").strip() or None
     session.flush()
     return DismissalOut(
         organisation=summary(other), reason=existing.reason, created_at=existing.created_at

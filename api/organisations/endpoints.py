@@ -23,6 +23,7 @@ from api.organisations.schemas import (
     StatementPage,
     StatementPatch,
 )
+from api.territories.schemas import TerritoryRefText
 from models.enums import OrganisationKind, StatementKind
 
 router = APIRouter(
@@ -70,7 +71,7 @@ Cursor = Annotated[
 @router.get(
     "",
     response_model=OrganisationPage,
-    responses=problem_responses(422),
+    responses=problem_responses(404, 422),
     openapi_extra=access(Access.signed_in),
 )
 def list_organisations(
@@ -96,9 +97,8 @@ def list_organisations(
         ),
     ] = None,
     territory: Annotated[
-        str | None,
+        TerritoryRefText | None,
         Query(
-            max_length=40,
             description="Territory reference; keeps organisations working inside it "
             "or on a territory that contains it.",
         ),
@@ -134,7 +134,7 @@ def list_organisations(
     "",
     response_model=OrganisationOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(404, 409, 422),
     openapi_extra=access(Access.coordinator),
 )
 def create_organisation(

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
-from api.kit.errors import InvalidInput, problem_responses
+from api.kit.errors import problem_responses
 from api.kit.routing import Route
 from api.territories import service
-from api.territories.schemas import TerritoryOut, TerritoryPage
+from api.territories.schemas import TERRITORY_REF_SCHEMA, TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
+
+# The pattern is documented, not enforced: the reader forgives more (`read_postal_code`).
+PostalCodeText = Annotated[
+    str, Field(max_length=20, json_schema_extra={"pattern": service.POSTAL_CODE_PATTERN})
+]
 
 router = APIRouter(
     route_class=Route,
@@ -38,13 +44,13 @@ def search_territories(
             "'Marseille 1ère arr.'), current or former: the name of a commune déléguée, "
             "associée or merged finds the current commune, with `formerly` set. Names only: "
             "a postal code goes in postal_code, an INSEE code (13001, 2A004) or a reference "
-            "in /territories/{code} (422 saying so).",
+            "in /territories/{ref}; such a code finds nothing, and `notes` says where to "
+            "look.",
         ),
     ] = None,
     postal_code: Annotated[
-        str | None,
+        PostalCodeText | None,
         Query(
-            max_length=20,
             description="La Poste postal code (13001 is Marseille 1er, not Aix), read as "
             "people type it: spaces ignored ('01500 ', '13 001'), 4 digits are a code whose "
             "leading zero was lost ('1500' is 01500, said in `notes`), a 'CEDEX' mention "
@@ -57,11 +63,8 @@ def search_territories(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TerritoryPage:
-    """Search territories by name or by postal code."""
-    if q is None and postal_code is None:
-        raise InvalidInput("Indiquez q (un nom) ou postal_code (un code postal).")
-    if q is not None:
-        service.check_name_query(q)
+    """Search territories by name or by postal code; with neither, every territory of the
+    levels asked, the most populous first."""
     result = service.search_territories(
         session, q=q, postal_code=postal_code, levels=level, limit=limit
     )
@@ -73,12 +76,24 @@ def search_territories(
 
 
 @router.get(
-    "/{code}",
+    "/{ref}",
     response_model=TerritoryOut,
     responses=problem_responses(404, 422),
     openapi_extra=access(Access.public),
 )
-def get_territory(session: SessionDep, code: str) -> TerritoryOut:
+def get_territory(
+    session: SessionDep,
+    ref: Annotated[
+        str,
+        Path(
+            max_length=40,
+            json_schema_extra=TERRITORY_REF_SCHEMA,
+            description="commune:13001, epci:200054807, departement:13, region:93, or a bare "
+            "INSEE code (13001, 2A004) or EPCI SIREN; case, spaces and digits of other "
+            "scripts are forgiven.",
+        ),
+    ],
+) -> TerritoryOut:
     """One territory by reference: commune:13001, epci:200054807, departement:13, region:93,
     13001, 2A004; the code of a former commune (85307) gives the current one, `formerly` set."""
-    return service.describe_ref(session, code)
+    return service.describe_ref(session, ref)

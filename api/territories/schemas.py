@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from matcher.territory import TERRITORY_REF_PATTERN
+
+# A territory reference as the OpenAPI document describes it. The pattern is documented,
+# not enforced: the reader also takes other cases, spaces and digits of other scripts.
+TERRITORY_REF_SCHEMA: dict[str, Any] = {"pattern": TERRITORY_REF_PATTERN}
+TerritoryRefText = Annotated[
+    str,
+    Field(
+        max_length=40,
+        json_schema_extra=TERRITORY_REF_SCHEMA,
+        examples=["commune:13001", "epci:200054807", "departement:13", "region:93", "13001"],
+    ),
+]
 
 
 class TerritoryBrief(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.errors import InvalidInput, NotFound
@@ -28,8 +28,11 @@ from models import FormerCommune, Territory, TerritoryPostalCode
 from models.enums import TerritoryLevel
 
 
-class UnknownTerritory(InvalidInput):
-    """A well-formed reference naming no territory of the referential."""
+class UnknownTerritory(NotFound):
+    """A well-formed reference naming no territory of the referential (404: the request
+    is valid, what it names does not exist)."""
+
+    type_slug = "unknown-territory"
 
 
 def _lookup(session: Session, ref: TerritoryRef) -> tuple[Territory | None, FormerCommune | None]:
@@ -108,7 +111,8 @@ def _not_found_message(ref: TerritoryRef) -> str:
 def find_ref(session: Session, raw: str) -> tuple[Territory, FormerCommuneOut | None]:
     """One reference to its territory, and the former commune it named if it did (the old
     code of a commune déléguée, associée or merged resolves to the current commune).
-    InvalidInput (French) when it cannot be resolved."""
+    Raises InvalidInput (French) for a reference that cannot be read, UnknownTerritory
+    (404) for one that names no territory."""
     try:
         ref = parse_territory_ref(raw)
     except AmbiguousTerritoryRef as exc:
@@ -122,22 +126,26 @@ def find_ref(session: Session, raw: str) -> tuple[Territory, FormerCommuneOut | 
 
 
 def resolve_ref(session: Session, raw: str) -> Territory:
-    """One reference to its territory (a former commune's code to the current commune);
-    InvalidInput (French) when it cannot be resolved."""
+    """One reference to its territory (a former commune's code to the current commune).
+    Raises InvalidInput or UnknownTerritory, as `find_ref`."""
     return find_ref(session, raw)[0]
 
 
 def resolve_refs(
     session: Session, raws: Sequence[str], loc: Sequence[str | int]
 ) -> list[Territory]:
-    """Resolve every reference, reporting all failures at once with their position."""
+    """Resolve every reference, reporting all failures at once with their position:
+    InvalidInput (422) when one cannot be read, else UnknownTerritory (404) when one names
+    no territory."""
     territories: list[Territory] = []
     errors: list[dict[str, Any]] = []
+    unreadable = False
     seen: set[int] = set()
     for index, raw in enumerate(raws):
         try:
             territory = resolve_ref(session, raw)
-        except InvalidInput as exc:
+        except (InvalidInput, UnknownTerritory) as exc:
+            unreadable = unreadable or isinstance(exc, InvalidInput)
             errors.append({"loc": [*loc, index], "msg": exc.message, "type": "territory"})
             continue
         if territory.id not in seen:
@@ -147,7 +155,7 @@ def resolve_refs(
         detail = errors[0]["msg"]
         if len(errors) > 1:
             detail += f" Et {len(errors) - 1} autre(s) territoire(s) refusé(s)."
-        raise InvalidInput(detail, errors=errors)
+        raise (InvalidInput if unreadable else UnknownTerritory)(detail, errors=errors)
     return territories
 
 
@@ -216,21 +224,10 @@ def resolve_name(session: Session, name: str) -> Territory:
     )
 
 
-def get_territory(session: Session, raw: str) -> Territory:
-    """The territory a reference names; NotFound when no territory has the code."""
-    try:
-        return resolve_ref(session, raw)
-    except UnknownTerritory as exc:
-        raise NotFound(exc.message) from exc
-
-
 def describe_ref(session: Session, raw: str) -> TerritoryOut:
     """The territory a reference names, described, saying which former commune the
-    reference named if it did; NotFound when no territory has the code."""
-    try:
-        territory, former = find_ref(session, raw)
-    except UnknownTerritory as exc:
-        raise NotFound(exc.message) from exc
+    reference named if it did. Raises InvalidInput, UnknownTerritory (a NotFound)."""
+    territory, former = find_ref(session, raw)
     return describe(session, [territory], {territory.id: former} if former else None)[0]
 
 
@@ -357,6 +354,13 @@ _SEPARATORS = re.compile(r"[\s.\u00a0\u202f]+")
 _CEDEX = re.compile(r"cedex(?:\s*[0-9]{1,2})?\s*$", re.IGNORECASE)
 _CORSICAN_INSEE = re.compile(r"^2[AB][0-9]{3}$")
 _EXAMPLE = "13001 pour Marseille 1er, 01500 pour Ambérieu-en-Bugey"
+# What `read_postal_code` reads, in the written forms the OpenAPI document shows (JSON
+# Schema and Python `re` alike): five digits, or four not starting with 0, spaces or dots
+# between them, a CEDEX mention after. It also forgives other separators and digits.
+POSTAL_CODE_PATTERN = (
+    r"^ *(?:[0-9](?:[ .]?[0-9]){4}|[1-9](?:[ .]?[0-9]){3}) *"
+    r"(?:[Cc][Ee][Dd][Ee][Xx](?: *[0-9]{1,2})?)? *$"
+)
 
 
 @dataclass(frozen=True)
@@ -451,14 +455,15 @@ def _postal_code_miss(session: Session, query: PostalCodeQuery) -> str:
     )
 
 
-def check_name_query(q: str) -> None:
-    """InvalidInput pointing to the right field when `q`, which searches names, holds a
-    code: a number (a postal code or an INSEE code), a Corsican INSEE code (2A004), a typed
-    reference (commune:13001)."""
+def name_query_hint(q: str) -> str | None:
+    """In French, where to look instead when `q`, which searches names, holds a code: a
+    number (a postal code or an INSEE code), a Corsican INSEE code (2A004), a typed
+    reference (commune:13001); None for a name. A hint, not an error: the request is
+    well formed, it finds no name."""
     text = ascii_digits(q).strip()
     compact = _SEPARATORS.sub("", text).upper()
     if compact.isdigit():
-        raise InvalidInput(
+        return (
             f"q cherche par nom ; « {text} » est un nombre : pour un code postal utilisez "
             f"postal_code={compact}, pour un code INSEE ou un SIREN "
             f"/api/v1/territories/{compact}."
@@ -466,7 +471,7 @@ def check_name_query(q: str) -> None:
     if _CORSICAN_INSEE.match(compact) or re.fullmatch(r"2[AB]", compact):
         target = compact if len(compact) == 5 else f"departement:{compact}"
         what = "un code INSEE de commune corse" if len(compact) == 5 else "un département corse"
-        raise InvalidInput(
+        return (
             f"q cherche par nom ; « {text} » est {what} : utilisez "
             f"/api/v1/territories/{target}. Les codes postaux de la Corse, eux, commencent par "
             "20 (postal_code=20000 pour Ajaccio)."
@@ -483,10 +488,11 @@ def check_name_query(q: str) -> None:
         "région",
         "reg",
     }:
-        raise InvalidInput(
+        return (
             f"q cherche par nom ; « {text} » est une référence de territoire : utilisez "
             f"/api/v1/territories/{prefix.strip().lower()}:{code.strip()}."
         )
+    return None
 
 
 @dataclass(frozen=True)
@@ -510,15 +516,23 @@ def search_territories(
 ) -> SearchResult:
     """Search by name (accent- and case-insensitive, every word must appear, in the current
     name or in a former commune's) or postal code (as people type it, see
-    `read_postal_code`)."""
+    `read_postal_code`); with neither, every territory (of `levels`). A name query that
+    holds a code, or no word, finds nothing and says why in `notes`. Raises InvalidInput
+    (a postal code that cannot be read)."""
     conditions: list[ColumnElement[bool]] = []
     notes: list[str] = []
     tokens: list[str] = []
-    postal: PostalCodeQuery | None = None
+    postal = read_postal_code(postal_code) if postal_code is not None else None
     if q is not None:
+        hint = name_query_hint(q)
         tokens = fold_place_name(q).split()
-        if not tokens:
-            raise InvalidInput("La recherche par nom (q) est vide.")
+        if hint is None and not tokens:
+            hint = (
+                "La recherche par nom (q) ne contient aucun mot : écrivez un nom de commune, "
+                "d'EPCI, de département ou de région."
+            )
+        if hint is not None:
+            return SearchResult(territories=[], total=0, formerly={}, notes=[hint])
         current = and_(
             *(Territory.search_name.contains(token, autoescape=True) for token in tokens)
         )
@@ -526,8 +540,7 @@ def search_territories(
             *(FormerCommune.search_name.contains(token, autoescape=True) for token in tokens)
         )
         conditions.append(or_(current, Territory.id.in_(former)))
-    if postal_code is not None:
-        postal = read_postal_code(postal_code)
+    if postal is not None:
         notes.extend(postal.notes)
         conditions.append(
             Territory.id.in_(
@@ -538,7 +551,7 @@ def search_territories(
         )
     if levels:
         conditions.append(Territory.level.in_(list(levels)))
-    where = and_(*conditions)
+    where = and_(true(), *conditions)
     total = session.scalar(select(func.count()).select_from(Territory).where(where)) or 0
     order = [Territory.population.desc().nulls_last(), Territory.name]
     if q is not None:

@@ -347,7 +347,6 @@ class TestOutcome:
             {"status": "won", "on": "2026-12-15", "amount": True, "version": 4},
             {"status": "won", "on": "15/12/2026", "version": 4},
             {"status": "lost", "on": "2026-12-15", "amount": 10, "version": 4},
-            {"status": "lost", "on": "2026-09-15", "version": 4},  # before the submission
             {"status": "approved", "on": "2026-12-15", "version": 4},
         ],
     )
@@ -358,6 +357,16 @@ class TestOutcome:
         response = client.post(f"{url}/outcome", json=payload)
         assert response.status_code == 422, response.text
         assert ok(client.get(url))["status"] == "submitted"
+
+    def test_a_decision_before_the_submission_is_a_conflict(
+        self, client: TestClient, world: World
+    ) -> None:
+        url = self.walk(client, world.consortium.id)
+        response = client.post(
+            f"{url}/outcome", json={"status": "lost", "on": "2026-09-15", "version": 4}
+        )
+        assert response.status_code == 409, response.text  # well formed; the dates conflict
+        assert "précéder le dépôt" in response.json()["detail"]
 
     def test_an_outcome_before_the_submission_is_an_illegal_move(
         self, client: TestClient, world: World

@@ -62,7 +62,7 @@ class TestCreateOrganisation:
         response = client.post(
             "/api/v1/organisations", json=_payload(territories=["commune:13001", "99999"])
         )
-        assert response.status_code == 422
+        assert response.status_code == 404  # well formed, names no territory
         body = response.json()
         assert "99999" in body["detail"]
         assert body["errors"][0]["loc"] == ["body", "territories", 1]
@@ -130,8 +130,13 @@ class TestReadOrganisations:
         assert region.id in ids
         assert elsewhere.id not in ids
 
-    def test_unknown_territory_filter_is_a_problem(self, client: TestClient) -> None:
+    def test_unknown_territory_filter_is_a_404(self, client: TestClient) -> None:
         response = client.get("/api/v1/organisations", params={"territory": "commune:99999"})
+        assert response.status_code == 404
+        assert "99999" in response.json()["detail"]
+
+    def test_unreadable_territory_filter_is_a_422(self, client: TestClient) -> None:
+        response = client.get("/api/v1/organisations", params={"territory": "13"})
         assert response.status_code == 422
 
     def test_limit_bounds(self, client: TestClient) -> None:

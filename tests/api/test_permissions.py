@@ -74,7 +74,7 @@ def path_of(path: str, world: World, whose: str) -> str:
         "week": "2026-W49",
         "consortium_id": 1,  # unknown or not visible: 404 past the rule
         "call_id": world.call_id,
-        "code": "13001",
+        "ref": "13001",
     }
     for name in re.findall(r"{(\w+)(?::\w+)?}", path):
         assert name in values, f"{path}: give the matrix a value for {{{name}}}"

@@ -418,7 +418,7 @@ class TestDismissals(OnDemoNetwork):
     def test_organisation_cannot_dismiss_itself(self, client: TestClient, session: Session) -> None:
         landlord = org_id(session, LANDLORD)
         response = self._dismiss(client, landlord, {"organisation_id": landlord})
-        assert_problem(response, 422, "elle-même")
+        assert_problem(response, 409, "elle-même")  # well formed: a conflict
 
     def test_dismissing_an_unknown_organisation_is_404(
         self, client: TestClient, session: Session
@@ -446,7 +446,7 @@ class TestDismissals(OnDemoNetwork):
         "body",
         [
             {"organisation_id": "12"},
-            {"organisation_id": 12.0},
+            {"organisation_id": 12.5},  # 12.0 is the integer 12 (JSON Schema)
             {"organisation_id": True},
             {"organisation_id": 0},
             {},
@@ -479,6 +479,7 @@ class TestBadInput:
             ({"q": "jardin", "limit": 10_000}, "limite"),
             ({"q": "jardin", "limit": "dix"}, "entier"),
             ({"q": "jardin", "territory": "x" * 41}, "trop long"),
+            ({"q": "jardin", "territory": ""}, "vide"),
         ],
     )
     def test_search_parameters_are_validated(
@@ -492,7 +493,7 @@ class TestBadInput:
 
     def test_unknown_territory_is_refused_by_its_code(self, client: TestClient) -> None:
         response = client.get(SEARCH, params={"q": "jardin", "territory": "commune:99999"})
-        assert_problem(response, 422, "99999", "inconnu")
+        assert_problem(response, 404, "99999", "inconnu")
 
     def test_ambiguous_territory_is_refused(self, client: TestClient) -> None:
         response = client.get(SEARCH, params={"q": "jardin", "territory": "93"})

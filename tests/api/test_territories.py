@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.territories.service import get_territory, place_of
+from api.territories.service import place_of, resolve_ref
 
 
 def _problem(response) -> dict:  # type: ignore[no-untyped-def]
@@ -71,15 +71,24 @@ class TestTerritorySearch:
         assert "Aix-en-Provence" not in names
 
     def test_digits_in_q_point_to_the_right_field(self, client: TestClient) -> None:
-        body = _problem(client.get("/api/v1/territories", params={"q": "13001"}))
-        assert "postal_code=13001" in body["detail"]
+        body = client.get("/api/v1/territories", params={"q": "13001"}).json()
+        assert body["items"] == []
+        assert "postal_code=13001" in body["notes"][0]
 
     def test_nothing_found_is_an_empty_page(self, client: TestClient) -> None:
         body = client.get("/api/v1/territories", params={"q": "Encagnane"}).json()
         assert body == {"items": [], "total": 0, "notes": []}
 
-    def test_missing_query_is_a_problem(self, client: TestClient) -> None:
-        assert _problem(client.get("/api/v1/territories"))["status"] == 422
+    def test_no_query_lists_the_territories_of_a_level(self, client: TestClient) -> None:
+        body = client.get("/api/v1/territories", params={"level": "region", "limit": 100}).json()
+        assert body["total"] == len(body["items"]) > 12
+        assert {item["level"] for item in body["items"]} == {"region"}
+        assert body["items"][0]["name"] == "Île-de-France"  # the most populous first
+
+    def test_a_query_without_words_finds_nothing_and_says_so(self, client: TestClient) -> None:
+        body = client.get("/api/v1/territories", params={"q": " - "}).json()
+        assert body["items"] == []
+        assert "aucun mot" in body["notes"][0]
 
     def test_bad_postal_code_is_a_problem(self, client: TestClient) -> None:
         assert (
@@ -90,34 +99,34 @@ class TestTerritorySearch:
 
 class TestContainmentInTheReferential:
     def test_marseille_arrondissements_sit_inside_marseille(self, session: Session) -> None:
-        place = place_of(get_territory(session, "13201"))
+        place = place_of(resolve_ref(session, "13201"))
         assert place.level == "arrondissement"
         assert place.within("commune", "13055")
         assert place.within("epci", "200054807")
         assert place.within("departement", "13")
 
     def test_corsica_2a_and_2b(self, session: Session) -> None:
-        ajaccio = place_of(get_territory(session, "2A004"))
-        bastia = place_of(get_territory(session, "commune:2B033"))
+        ajaccio = place_of(resolve_ref(session, "2A004"))
+        bastia = place_of(resolve_ref(session, "commune:2B033"))
         assert ajaccio.within("departement", "2A")
         assert not ajaccio.within("departement", "2B")
         assert bastia.within("departement", "2B")
         assert bastia.within("region", "94")
 
     def test_commune_in_no_epci(self, session: Session) -> None:
-        sein = get_territory(session, "29083")
+        sein = resolve_ref(session, "29083")
         assert sein.name == "Île-de-Sein"
         assert sein.epci_code is None
         assert place_of(sein).within("departement", "29")
 
     def test_epci_within_its_single_departement(self, session: Session) -> None:
-        arles = place_of(get_territory(session, "epci:241300417"))  # CA Arles Crau Camargue…
+        arles = place_of(resolve_ref(session, "epci:241300417"))  # CA Arles Crau Camargue…
         assert arles.within("departement", "13")
         assert arles.within("region", "93")
 
     def test_epci_across_departements_is_only_inside_its_region(self, session: Session) -> None:
         # The Métropole d'Aix-Marseille-Provence includes Pertuis (84) and Saint-Zacharie (83).
-        metropole = get_territory(session, "epci:200054807")
+        metropole = resolve_ref(session, "epci:200054807")
         assert metropole.departement_code is None
         assert place_of(metropole).within("region", "93")
 
@@ -217,9 +226,11 @@ class TestCodesInTheNameSearch:
     def test_a_code_in_q_points_to_the_right_field(
         self, client: TestClient, q: str, hint: str
     ) -> None:
-        body = _problem(client.get("/api/v1/territories", params={"q": q}))
-        assert body["status"] == 422
-        assert hint in body["detail"]
+        # Well formed, it finds no name: an empty page whose note says where to look.
+        response = client.get("/api/v1/territories", params={"q": q})
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+        assert hint in response.json()["notes"][0]
 
     def test_names_with_digits_are_names(self, client: TestClient) -> None:
         body = _search(client, q="Marseille 1er Arrondissement")
@@ -334,4 +345,4 @@ class TestReferentialRevision:
         assert session.scalar(select(func.count()).select_from(FormerCommune)) == (
             report.former_communes
         )
-        assert get_territory(session, "85307").code == "85001"
+        assert resolve_ref(session, "85307").code == "85001"
