@@ -17,7 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from api.accounts import endpoints as account_endpoints
 from api.audit import endpoints as audit_endpoints
 from api.audit.service import install_audit
+from api.calls import endpoints as call_endpoints
+from api.calls import fit_endpoints as call_fit_endpoints
+from api.calls.fit import RankingFit
 from api.consortia import endpoints as consortium_endpoints
+from api.digest import endpoints as digest_endpoints
 from api.digest import pages as digest_pages
 from api.imports import endpoints as import_endpoints
 from api.kit.abuse import install_abuse_protection
@@ -94,6 +98,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     app.state.matching = MatchingEngine(settings)
     app.state.turns = Turns(timeout=settings.db_lock_timeout, retry_after=settings.retry_after)
     app.state.mailer = mailer_for(settings)
+    # The consortium review's eligibility and similarities come from the call ranking.
+    app.state.call_fit = RankingFit(lambda: app.state.matching)
     install_error_handlers(app)
     # Added first, so inside the security headers and CORS: its 503s get them too.
     install_overload_protection(app, settings)
@@ -111,10 +117,14 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
         subscription_endpoints.router,
         consortium_endpoints.router,
         consortium_endpoints.impact_router,
+        digest_endpoints.router,
+        call_endpoints.router,
+        call_fit_endpoints.router,
     ):
         app.include_router(router, responses=problem_responses(503))
     app.include_router(subscription_endpoints.pages)
     app.include_router(digest_pages.router)
+    app.include_router(digest_endpoints.public)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

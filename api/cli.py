@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from api.accounts.commands import tokens_app
+from api.digest.commands import digest_app
 from api.imports.commands import export_app, import_app
 from api.kit.commands import console, database, err_console, unit_of_work
 from api.kit.errors import AppError
@@ -37,6 +38,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
+app.add_typer(digest_app, name="digest")
 
 T = TypeVar("T")
 

@@ -2,10 +2,11 @@
 
 from models.account import Account, ApiToken, AuditEvent, account_organisations
 from models.base import Base
-from models.call import Call, CallRequirement, call_territories
+from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
-from models.digest import CallDismissal, DigestDelivery, DigestSubscription
+from models.digest import CallDismissal, DigestDelivery, DigestSubscription, FeedKey
 from models.idempotency import IdempotencyKey
+from models.interest import CallInterest
 from models.matching import Dismissal, Embedding, MatchChange, MatchState
 from models.organisation import Contact, Organisation, Statement, organisation_territories
 from models.territory import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
@@ -16,7 +17,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Call",
+    "CallChange",
     "CallDismissal",
+    "CallInterest",
     "CallRequirement",
     "Consortium",
     "ConsortiumMember",
@@ -26,6 +29,7 @@ __all__ = [
     "DigestSubscription",
     "Dismissal",
     "Embedding",
+    "FeedKey",
     "FormerCommune",
     "IdempotencyKey",
     "MatchChange",

@@ -83,3 +83,18 @@ class CallDismissal(Base):
         ForeignKey("digest_subscriptions.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedKey(Base):
+    """The secret of an organisation's feed URL (Atom or iCalendar): whoever has the URL
+    reads the feed, without a token (feed readers and calendars cannot send one);
+    rotating it replaces the secret, and the old URL stops working at once."""
+
+    __tablename__ = "feed_keys"
+    __table_args__ = (UniqueConstraint("organisation_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # atom | ics
+    secret: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,6 +25,16 @@ class OrganisationKind(StrEnum):
     other = "other"
 
 
+class HlmLegalForm(StrEnum):
+    """The legal forms of social-housing landlords (organismes Hlm), first-class in calls'
+    eligibility where national catalogues only know "Entreprises publiques locales"."""
+
+    oph = "OPH"  # office public de l'habitat
+    esh = "ESH"  # entreprise sociale pour l'habitat (SA d'Hlm)
+    cooperative_hlm = "Coopérative Hlm"  # société coopérative d'Hlm
+    sem = "SEM"  # société d'économie mixte (immobilière)
+
+
 class StatementKind(StrEnum):
     competency = "competency"
     need = "need"

@@ -37,7 +37,7 @@ def make_call(
     requirements: Sequence[str] = ("Animer un jardin partagé", "Mobiliser les locataires"),
     departement: str | None = "13",
 ) -> Call:
-    call = Call(title=title, funder="Région Sud", eligible_kinds=[], eligible_legal_forms=[])
+    call = Call(title=title, funders=["Région Sud"], eligible_kinds=[], eligible_legal_forms=[])
     if departement:
         territory = session.scalar(
             select(Territory).where(

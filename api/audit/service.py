@@ -1,7 +1,7 @@
 """Recording and reading the audit trail.
 
 Every flush of a session records, in the same transaction, one `AuditEvent` per created,
-changed or deleted organisation, statement, account, token and review decision: who
+changed or deleted organisation, statement, account, token, call and review decision: who
 (the account in `session.info["principal"]`, none for commands), when, and what changed
 field by field (`{"field": [before, after]}`; a creation lists its values, a deletion
 its last ones). Secrets (token hashes) and derived fields (content hashes) are left out.
@@ -19,7 +19,15 @@ from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from api.accounts.principal import Principal
-from models import Account, ApiToken, AuditEvent, ConsortiumReview, Organisation, Statement
+from models import (
+    Account,
+    ApiToken,
+    AuditEvent,
+    Call,
+    ConsortiumReview,
+    Organisation,
+    Statement,
+)
 
 # Audited classes, the name events give them, and the fields never recorded.
 AUDITED: dict[type, tuple[str, frozenset[str]]] = {
@@ -28,6 +36,10 @@ AUDITED: dict[type, tuple[str, frozenset[str]]] = {
     Account: ("account", frozenset({"created_at", "updated_at"})),
     ApiToken: ("token", frozenset({"token_hash", "last_used_at"})),
     ConsortiumReview: ("review", frozenset()),
+    Call: (
+        "call",
+        frozenset({"title_key", "search_key", "facets", "created_at", "updated_at"}),
+    ),
 }
 PRINCIPAL_KEY = "principal"
 _installed = False

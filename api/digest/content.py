@@ -82,19 +82,31 @@ def message_id_for(settings: Settings, subscription_id: int, week: IsoWeek) -> s
     return make_msgid(idstring=f"digest.{subscription_id}.{week}", domain=sender_domain(settings))
 
 
+def digest_context(
+    settings: Settings, sub: DigestSubscription, digest: Digest
+) -> dict[str, object]:
+    """The templates' context: the links are signed for this subscription (none for a
+    subscription not stored, as a member's preview)."""
+    stored = sub.id is not None
+    return {
+        "digest": digest,
+        "items": [
+            (item, dismiss_url(settings, sub, item.call_id) if stored else None)
+            for item in digest.items
+        ],
+        "view": view_url(settings, sub, str(digest.week)) if stored else None,
+        "unsubscribe": unsubscribe_url(settings, sub) if stored else None,
+        "email": sub.email,
+    }
+
+
 def digest_message(
     settings: Settings, sub: DigestSubscription, digest: Digest, message_id: str
 ) -> EmailMessage:
     """The e-mail of a digest for one subscription, with one-click unsubscribe (RFC 8058:
     `List-Unsubscribe` with the signed URL, `List-Unsubscribe-Post`)."""
-    unsubscribe = unsubscribe_url(settings, sub)
-    context = {
-        "digest": digest,
-        "items": [(item, dismiss_url(settings, sub, item.call_id)) for item in digest.items],
-        "view": view_url(settings, sub, str(digest.week)),
-        "unsubscribe": unsubscribe,
-        "email": sub.email,
-    }
+    context = digest_context(settings, sub, digest)
+    unsubscribe = context["unsubscribe"]
     count = len(digest.items)
     subject = (
         f"Maillage — {count} appel{'s' if count > 1 else ''} à projets pour "

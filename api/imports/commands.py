@@ -1,7 +1,9 @@
-"""`maillage import organisations FILE` and `maillage export organisations`."""
+"""`maillage import organisations FILE`, `maillage import calls FILE|-` and `maillage export
+organisations`."""
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -19,14 +21,15 @@ from api.kit.commands import COMMAND_LINE, console, database, err_console, unit_
 from api.kit.settings import get_settings
 from models.db import make_session_factory, transaction
 
-import_app = typer.Typer(help="Import de fichiers (CSV, XLSX).", no_args_is_help=True)
+import_app = typer.Typer(help="Import de fichiers (CSV, XLSX, JSON).", no_args_is_help=True)
 export_app = typer.Typer(help="Export de fichiers (CSV, XLSX).", no_args_is_help=True)
 
 
 def _print_problems(exc: ImportRefused) -> None:
     table = RichTable(title="Fichier refusé : rien n'a été importé", title_justify="left")
-    table.add_column("Ligne", justify="right")
-    table.add_column("Colonne")
+    records = any(p.unit == "record" for p in exc.problems)
+    table.add_column("Enregistrement" if records else "Ligne", justify="right")
+    table.add_column("Champ" if records else "Colonne")
     table.add_column("Problème", overflow="fold")
     for problem in exc.problems:
         table.add_row(
@@ -77,6 +80,79 @@ def import_organisations(
         + f"Organisations : {report.created} créée(s), {report.updated} modifiée(s), "
         f"{report.unchanged} inchangée(s) ; {report.statements_added} énoncé(s) et "
         f"{report.contacts_added} contact(s) ajouté(s){changed}."
+    )
+
+
+@import_app.command("calls")
+def import_calls(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="Fichier JSON (forme des aides d'Aides-territoires), .csv ou .xlsx (un appel "
+            "par ligne, voir le README) ; « - » : l'entrée standard.",
+            metavar="FILE|-",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Vérifier le fichier sans rien enregistrer.")
+    ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Source des appels qui n'en nomment pas (par défaut : aides-territoires pour "
+            "le JSON, import pour un tableur).",
+        ),
+    ] = None,
+) -> None:
+    """Import calls for projects: all or nothing, again without duplicate, changes logged."""
+    from api.imports.call_import import import_calls as run_import
+    from api.matching.engine import MatchingEngine
+
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        path = Path(file)
+        if not path.is_file():
+            err_console.print(f"[red]Erreur :[/red] fichier introuvable : {file}")
+            raise typer.Exit(2)
+        data = path.read_bytes()
+    if source is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,59}", source):
+        err_console.print(
+            "[red]Erreur :[/red] --source : lettres minuscules, chiffres, « . », « _ » ou « - »."
+        )
+        raise typer.Exit(2)
+    settings = get_settings()
+    engine = database(settings)
+    factory = make_session_factory(engine)
+
+    def reader() -> AbstractContextManager[Session]:
+        return transaction(factory)
+
+    with unit_of_work(engine) as session:
+        try:
+            report = run_import(
+                session,
+                reader,
+                MatchingEngine(settings),
+                COMMAND_LINE,
+                data,
+                source=source,
+                dry_run=dry_run,
+            )
+        except ImportRefused as exc:
+            _print_problems(exc)
+            raise
+    for call in report.calls:
+        if call.outcome == "updated":
+            console.print(f"Modifié : « {call.title} » ({', '.join(call.changes)})")
+        elif call.outcome == "skipped":
+            console.print(f"Écarté : « {call.title} » : {call.note}")
+    console.print(
+        ("Vérification seule (--dry-run), rien n'est enregistré. " if report.dry_run else "")
+        + f"Appels à projets ({report.format}) : {report.created} créé(s), "
+        f"{report.updated} modifié(s), {report.unchanged} inchangé(s), "
+        f"{report.skipped} écarté(s)."
     )
 
 

@@ -1,5 +1,5 @@
-"""Bulk onboarding: organisations imported from and exported to CSV or XLSX files (the
-coordinator's and admins' job)."""
+"""Bulk onboarding: organisations imported from and exported to CSV or XLSX files, calls
+for projects imported from JSON, CSV or XLSX files (the coordinator's and admins' job)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.imports import service
+from api.imports import call_import, service
 from api.imports.formats import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
-from api.imports.schemas import ExportFormat, ImportReport
+from api.imports.schemas import CallImportReport, ExportFormat, ImportReport
 from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
 from api.kit.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
@@ -53,12 +53,20 @@ _IMPORT_BODY: dict[str, Any] = {
 async def read_upload(request: Request) -> bytes:
     """The request body, refused (413) as soon as it exceeds the import limit: the
     announced length is checked first, then the bytes as they arrive."""
+    _check_media_type(request, ACCEPTED_MEDIA_TYPES, f"{CSV_MEDIA_TYPE} ou {XLSX_MEDIA_TYPE}")
+    return await _read_body(request)
+
+
+def _check_media_type(request: Request, accepted: frozenset[str], hint: str) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ACCEPTED_MEDIA_TYPES:
+    if media_type not in accepted:
         raise UnsupportedMediaType(
             f"Type de contenu « {media_type or 'absent'} » non pris en charge : envoyez le "
-            f"fichier lui-même avec Content-Type {CSV_MEDIA_TYPE} ou {XLSX_MEDIA_TYPE}."
+            f"fichier lui-même avec Content-Type {hint}."
         )
+
+
+async def _read_body(request: Request) -> bytes:
     limit: int = request.app.state.settings.import_max_bytes
     too_large = PayloadTooLarge(
         f"Fichier trop volumineux : {limit // 1024} Kio au plus (réglage "
@@ -133,4 +141,71 @@ def export_organisations(
         headers={
             "Content-Disposition": f'attachment; filename="organisations.{file_format.value}"'
         },
+    )
+
+
+JSON_MEDIA_TYPE = "application/json"
+CALLS_MEDIA_TYPES = ACCEPTED_MEDIA_TYPES | {JSON_MEDIA_TYPE}
+
+
+async def read_calls_upload(request: Request) -> bytes:
+    """The body of a calls import: a spreadsheet as for organisations, or JSON (413 beyond
+    the import limit)."""
+    _check_media_type(
+        request, CALLS_MEDIA_TYPES, f"{JSON_MEDIA_TYPE}, {CSV_MEDIA_TYPE} ou {XLSX_MEDIA_TYPE}"
+    )
+    return await _read_body(request)
+
+
+CallsUploadDep = Annotated[bytes, Depends(read_calls_upload)]
+_CALLS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file itself (not a form): JSON in the record shape of "
+        'Aides-territoires (a page of its API, {"results": [...]}, or a list of records), '
+        "or a spreadsheet, CSV (UTF-8 or Windows-1252, ';' or ',' separators) or XLSX (first "
+        "sheet), one call per row, header in row 1 (columns: see the README).",
+        "content": {
+            JSON_MEDIA_TYPE: {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
+            CSV_MEDIA_TYPE: {"schema": _FILE_SCHEMA},
+            XLSX_MEDIA_TYPE: {"schema": _FILE_SCHEMA},
+        },
+    }
+}
+
+
+@router.post(
+    "/imports/calls",
+    response_model=CallImportReport,
+    responses=problem_responses(409, 413, 415, 422),
+    openapi_extra={**access(Access.coordinator, costly=True), **_CALLS_BODY},
+)
+def import_calls(
+    session: SessionDep,
+    reader: ReaderDep,
+    matching: MatchingDep,
+    viewer: ViewerDep,
+    data: CallsUploadDep,
+    # After the file: its fingerprint reads the bytes read above.
+    _idempotency: IdempotencyDep,
+    dry_run: Annotated[
+        bool, Query(description="Check the file and tell what would change; write nothing.")
+    ] = False,
+    source: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=60,
+            pattern=r"^[a-z0-9][a-z0-9._-]*$",
+            description="Source of the calls whose record names none (default: "
+            "aides-territoires for JSON, import for spreadsheets); with their ids, what "
+            "tells a call again on the next import.",
+        ),
+    ] = None,
+) -> CallImportReport:
+    """Import calls for projects from Aides-territoires' JSON or a CSV/XLSX file: all or
+    nothing (422 listing every problem by record and field), again without duplicate; each
+    change to a call is logged."""
+    return call_import.import_calls(
+        session, reader, matching, viewer, data, source=source, dry_run=dry_run
     )

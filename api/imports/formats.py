@@ -13,7 +13,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -70,6 +70,21 @@ MAX_XLSX_UNPACKED = 200 * 1024 * 1024
 MAX_CELL = 32_767  # Excel's own limit
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a spreadsheet holds: its columns (in the order an export writes them), the
+    other names people give them, the one column every file must have, and the columns
+    holding dates (a date cell there is read as AAAA-MM-JJ, anywhere else it is refused)."""
+
+    columns: tuple[str, ...]
+    aliases: Mapping[str, str]
+    required: str
+    date_columns: frozenset[str] = frozenset()
+
+
+ORGANISATIONS = Layout(COLUMNS, ALIASES, "nom")
+
+
 class FileFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
@@ -78,16 +93,18 @@ class FileFormat(StrEnum):
 @dataclass(frozen=True)
 class Problem:
     """A problem of the file, at a row (1 is the header, as the spreadsheet shows it) and a
-    column, either of which may be unknown."""
+    column, either of which may be unknown; in a JSON file (`unit` "record"), at a record
+    (the first is 1) and a field."""
 
     msg: str
     row: int | None = None
     column: str | None = None
+    unit: str = "row"
 
     def loc(self) -> list[str | int]:
         loc: list[str | int] = []
         if self.row is not None:
-            loc += ["row", self.row]
+            loc += [self.unit, self.row]
         if self.column is not None:
             loc.append(self.column)
         return loc or ["file"]
@@ -117,13 +134,13 @@ class Table:
     format: FileFormat = FileFormat.csv
 
 
-def column_key(header: str) -> str:
+def column_key(header: str, aliases: Mapping[str, str] = ALIASES) -> str:
     """'Forme juridique' -> 'forme_juridique', 'Type d’énoncé' -> 'type_enonce' (via
-    ALIASES), accents and case ignored."""
+    `aliases`), accents and case ignored."""
     text = unicodedata.normalize("NFKD", header.strip().lstrip("\ufeff"))
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
-    return ALIASES.get(key, key)
+    return aliases.get(key, key)
 
 
 def detect_format(data: bytes) -> FileFormat:
@@ -131,9 +148,9 @@ def detect_format(data: bytes) -> FileFormat:
     return FileFormat.xlsx if data[:4] == b"PK\x03\x04" else FileFormat.csv
 
 
-def read_table(data: bytes) -> Table:
-    """The rows of a CSV or XLSX file (told apart by their first bytes). Raises
-    FileProblems listing everything wrong with the file itself."""
+def read_table(data: bytes, layout: Layout = ORGANISATIONS) -> Table:
+    """The rows of a CSV or XLSX file (told apart by their first bytes) with the columns of
+    `layout`. Raises FileProblems listing everything wrong with the file itself."""
     if not data.strip():
         raise FileProblems([Problem("Le fichier est vide.")])
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -151,7 +168,7 @@ def read_table(data: bytes) -> Table:
     else:
         grid = _csv_grid(data)
         fmt = FileFormat.csv
-    return _table(grid, fmt)
+    return _table(grid, fmt, layout)
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -280,9 +297,10 @@ def _xlsx_value(cell: Any) -> Any:
 # --- cells to text -----------------------------------------------------------------------
 
 
-def _cell_text(value: Any, column: str) -> str:
-    """The text of a cell. Raises ValueError with a French message for what cannot be
-    read as text: a date, a logical value, an Excel error, a formula without a value."""
+def _cell_text(value: Any, column: str, dates: frozenset[str] = frozenset()) -> str:
+    """The text of a cell; a date in a column of `dates` as AAAA-MM-JJ. Raises ValueError
+    with a French message for what cannot be read as text: a date elsewhere, a logical
+    value, an Excel error, a formula without a value."""
     if value is None:
         return ""
     if isinstance(value, _Formula):
@@ -294,6 +312,8 @@ def _cell_text(value: Any, column: str) -> str:
         raise ValueError(f"Erreur du tableur « {value.text} » dans la cellule.")
     if isinstance(value, bool):
         raise ValueError("Valeur logique (VRAI/FAUX) inattendue : un texte est attendu.")
+    if column in dates and isinstance(value, datetime | date):
+        return (value.date() if isinstance(value, datetime) else value).isoformat()
     if isinstance(value, datetime | date | time | timedelta):
         raise ValueError(
             "Le tableur a transformé cette cellule en date : saisissez-la au format Texte."
@@ -313,7 +333,7 @@ def _cell_text(value: Any, column: str) -> str:
     return text.strip()
 
 
-def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat) -> Table:
+def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat, layout: Layout) -> Table:
     problems: list[Problem] = []
     # The header: the first row; trailing empty cells are ignored.
     header_row = next(((n, v) for n, v in grid if any(_blank(x) is False for x in v)), None)
@@ -325,7 +345,13 @@ def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat) -> Table:
         header_values.pop()
     if header_number != 1:
         raise FileProblems(
-            [Problem("La ligne 1 doit porter les noms des colonnes (nom, type, siren…).", row=1)]
+            [
+                Problem(
+                    "La ligne 1 doit porter les noms des colonnes "
+                    f"({', '.join(layout.columns[:3])}…).",
+                    row=1,
+                )
+            ]
         )
     columns: list[str | None] = []
     seen: dict[str, int] = {}
@@ -334,12 +360,12 @@ def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat) -> Table:
             columns.append(None)
             continue
         name = raw if isinstance(raw, str) else str(raw)
-        key = column_key(name)
-        if key not in COLUMNS:
+        key = column_key(name, layout.aliases)
+        if key not in layout.columns:
             problems.append(
                 Problem(
                     f"Colonne inconnue « {name.strip()[:80]} » (colonne {index + 1}). Colonnes "
-                    f"possibles : {', '.join(COLUMNS)}.",
+                    f"possibles : {', '.join(layout.columns)}.",
                     row=1,
                     column=name.strip()[:80],
                 )
@@ -360,8 +386,14 @@ def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat) -> Table:
         columns.append(key)
     if len(columns) > MAX_COLUMNS:
         problems.append(Problem(f"Trop de colonnes : {MAX_COLUMNS} au plus.", row=1))
-    if "nom" not in seen:
-        problems.append(Problem("La colonne « nom » est obligatoire.", row=1, column="nom"))
+    if layout.required not in seen:
+        problems.append(
+            Problem(
+                f"La colonne « {layout.required} » est obligatoire.",
+                row=1,
+                column=layout.required,
+            )
+        )
     table = Table(columns=[c for c in columns if c is not None], format=fmt)
     for number, values in grid[1:]:
         cells: dict[str, str] = {}
@@ -378,7 +410,7 @@ def _table(grid: list[tuple[int, list[Any]]], fmt: FileFormat) -> Table:
                     )
                 continue
             try:
-                cells[column] = _cell_text(value, column)
+                cells[column] = _cell_text(value, column, layout.date_columns)
             except ValueError as exc:
                 problems.append(Problem(str(exc), row=number, column=column))
         if any(cells.values()):

@@ -31,8 +31,8 @@ E = TypeVar("E")
 class ImportRefused(InvalidInput):
     """The file is refused as a whole; `errors` lists every problem by row and column."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        problems = sorted(problems, key=lambda p: (p.row or 0, _column_order(p.column)))
+    def __init__(self, problems: Sequence[Problem], columns: Sequence[str] = COLUMNS) -> None:
+        problems = sorted(problems, key=lambda p: (p.row or 0, _column_order(p.column, columns)))
         first = problems[0]
         where = _where(first)
         detail = (
@@ -47,11 +47,12 @@ class ImportRefused(InvalidInput):
 
 
 def _where(problem: Problem) -> str:
+    record = problem.unit == "record"
     parts = []
     if problem.row is not None:
-        parts.append(f"ligne {problem.row}")
+        parts.append(f"{'enregistrement' if record else 'ligne'} {problem.row}")
     if problem.column is not None:
-        parts.append(f"colonne {problem.column}")
+        parts.append(f"{'champ' if record else 'colonne'} {problem.column}")
     return (", ".join(parts).capitalize() + " : ") if parts else ""
 
 
@@ -60,8 +61,8 @@ def describe(problem: Problem) -> str:
     return _where(problem) + problem.msg
 
 
-def _column_order(column: str | None) -> int:
-    return COLUMNS.index(column) if column in COLUMNS else -1
+def _column_order(column: str | None, columns: Sequence[str] = COLUMNS) -> int:
+    return list(columns).index(column) if column is not None and column in columns else -1
 
 
 # --- reading cells (no database) ---------------------------------------------------------

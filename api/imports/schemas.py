@@ -61,3 +61,37 @@ VISIBILITY_LABELS: dict[Visibility, tuple[str, ...]] = {
     Visibility.network: ("réseau", "tous", "public"),
     Visibility.coordinator: ("coordination", "coordinateur", "privé", "privée", "confidentiel"),
 }
+
+
+class CallOutcome(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    skipped = "skipped"
+
+
+class ImportedCall(BaseModel):
+    record: int = Field(
+        description="Where the call is in the file: its row in a spreadsheet (header: row 1), "
+        "its position in a JSON file (the first record is 1)."
+    )
+    title: str
+    id: int | None = Field(description="Its id; null in a dry run for one to be created.")
+    outcome: CallOutcome = Field(
+        description="created, updated, unchanged, or skipped (a record no organisation of "
+        "the network may answer: for individuals or farmers only; `note` says so)."
+    )
+    changes: list[str] = Field(
+        description="Fields an update changed (logged with their old and new values)."
+    )
+    note: str | None = Field(default=None, description="In French, why a record was skipped.")
+
+
+class CallImportReport(BaseModel):
+    dry_run: bool = Field(description="True when the file was only checked, nothing written.")
+    format: str = Field(description="csv, xlsx or json (Aides-territoires' record shape).")
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int
+    calls: list[ImportedCall]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -133,3 +135,16 @@ async def get_writer(request: Request) -> Writer:
 
 
 WriterDep = Annotated[Writer, Depends(get_writer)]
+
+
+# Calls' deadlines are French dates: a call is open through its deadline, Paris time.
+FRENCH_TIME = ZoneInfo("Europe/Paris")
+
+
+async def get_today() -> date:
+    """Today's date in France: what a deadline is compared with. Tests override this
+    dependency (`app.dependency_overrides[get_today]`) to fix the date."""
+    return datetime.now(FRENCH_TIME).date()
+
+
+TodayDep = Annotated[date, Depends(get_today)]

@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -83,6 +83,13 @@ def key_datetime(value: object) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("not a timestamp")
     return datetime.fromisoformat(value)
+
+
+def key_date(value: object) -> date:
+    """A date sort key read back from a cursor (ISO 8601, as `date.isoformat`)."""
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("not a date")
+    return date.fromisoformat(value)
 
 
 def after(columns: Sequence[tuple[Any, bool]], key: Sequence[Any]) -> ColumnElement[bool]:

@@ -172,30 +172,9 @@ def page_rows(
     return rows[:limit], len(rows) > limit
 
 
-_CHILD_COLUMN = {
-    "commune": Territory.commune_code,
-    "epci": Territory.epci_code,
-    "departement": Territory.departement_code,
-    "region": Territory.region_code,
-}
-
-
 def working_on(target: Territory) -> Select[tuple[int]]:
     """Ids of organisations working inside `target`, on a territory that contains it, or on
     an EPCI that reaches into it (the Métropole d'Aix-Marseille-Provence counts for the Var)."""
-    place = territory_service.place_of(target)
-    conditions: list[ColumnElement[bool]] = [
-        (Territory.level == level) & (Territory.code == code) for level, code in place.ancestors
-    ]
-    child_column = _CHILD_COLUMN.get(target.level.value)
-    if child_column is not None:
-        conditions.append(child_column == target.code)
-    if child_column is not None and target.level.value in ("departement", "region"):
-        reaching = select(Territory.epci_code).where(
-            Territory.level == "commune", child_column == target.code
-        )
-        conditions.append((Territory.level == "epci") & Territory.code.in_(reaching))
-    territory_ids = select(Territory.id).where(or_(*conditions))
     return select(organisation_territories.c.organisation_id).where(
-        organisation_territories.c.territory_id.in_(territory_ids)
+        organisation_territories.c.territory_id.in_(territory_service.overlapping(target))
     )

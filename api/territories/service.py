@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from api.kit.errors import InvalidInput, NotFound
@@ -151,6 +151,71 @@ def resolve_refs(
     return territories
 
 
+_DEPARTEMENT_HINT = re.compile(r"^(.*?)\s*\(\s*([0-9]{2,3}|2[AB])\s*\)\s*$", re.IGNORECASE)
+
+
+def resolve_name(session: Session, name: str) -> Territory:
+    """The territory a *name* designates, as catalogues of calls write perimeters ("Drôme",
+    "Provence-Alpes-Côte d'Azur", "Métropole d'Aix-Marseille-Provence", "Saint-Denis (93)"):
+    a territory whose folded name is the name's (accents, case, punctuation and "St"
+    aside), in the département a trailing "(93)" names. Several territories may bear one
+    name: when one of them contains all the others (the région and the département of
+    Guadeloupe, the département and the commune of Paris) it is the same ground, that one;
+    else, when the territories above communes nest in one, that one (the région of La
+    Réunion, not the commune of Lot-et-Garonne: a catalogue names a commune with its
+    département). Never a guess beyond that: InvalidInput (French) when no territory bears
+    the name, or several distinct ones do (the communes named Saint-Denis)."""
+    shown = " ".join(name.split())
+    hint = _DEPARTEMENT_HINT.match(shown)
+    departement = hint.group(2).upper() if hint else None
+    folded = fold_place_name(hint.group(1) if hint else shown)
+    if not folded:
+        raise InvalidInput("Nom de territoire vide.")
+    query = select(Territory).where(
+        Territory.search_name == folded, Territory.level != TerritoryLevel.arrondissement
+    )
+    if departement is not None:
+        query = query.where(
+            or_(
+                Territory.departement_code == departement,
+                and_(Territory.level == TerritoryLevel.departement, Territory.code == departement),
+            )
+        )
+    found = list(session.scalars(query.order_by(Territory.level, Territory.code)).all())
+    if not found:
+        where = f" dans le département {departement}" if departement else ""
+        raise UnknownTerritory(
+            f"Aucun territoire du référentiel ne s'appelle « {shown} »{where} (communes, EPCI, "
+            "départements, régions) : écrivez son nom exact ou sa référence "
+            "(departement:26, epci:200054807…)."
+        )
+    places = places_of(session, found)
+
+    def container(group: list[Territory]) -> Territory | None:
+        for candidate in group:
+            level, code = candidate.level.value, candidate.code
+            if all(places[other.id].within(level, code) for other in group):
+                return candidate
+        return None
+
+    above_communes = [t for t in found if t.level != TerritoryLevel.commune]
+    chosen = container(found) or (container(above_communes) if above_communes else None)
+    if chosen is not None:
+        return chosen
+    options = ", ".join(
+        f"{t.ref} ({LEVEL_LABELS_FR[t.level.value]} {t.name}"
+        + (f", département {t.departement_code}" if t.departement_code else "")
+        + ")"
+        for t in found[:6]
+    )
+    more = f" et {len(found) - 6} autre(s)" if len(found) > 6 else ""
+    raise InvalidInput(
+        f"« {shown} » est le nom de {len(found)} territoires : {options}{more}. "
+        f"Donnez sa référence, ou son département entre parenthèses (« {shown} "
+        f"({found[0].departement_code or found[0].code}) »)."
+    )
+
+
 def get_territory(session: Session, raw: str) -> Territory:
     """The territory a reference names; NotFound when no territory has the code."""
     try:
@@ -207,6 +272,34 @@ def places_of(session: Session, territories: Iterable[Territory]) -> dict[int, P
         t.id: place_of(t, touches.get(t.code, ()) if t.level == TerritoryLevel.epci else ())
         for t in territories
     }
+
+
+_CHILD_COLUMN = {
+    "commune": Territory.commune_code,
+    "epci": Territory.epci_code,
+    "departement": Territory.departement_code,
+    "region": Territory.region_code,
+}
+
+
+def overlapping(target: Territory, place: Place | None = None) -> Select[Any]:
+    """Ids of the territories that share ground with `target`: those that contain it (the
+    ancestors of its `place`, by default `place_of(target)`; with `places_of`'s, also the
+    départements and régions an EPCI across them touches), those inside it, and the EPCIs
+    that reach into it (the Métropole d'Aix-Marseille-Provence reaches into the Var)."""
+    place = place or place_of(target)
+    conditions: list[ColumnElement[bool]] = [
+        (Territory.level == level) & (Territory.code == code) for level, code in place.ancestors
+    ]
+    child_column = _CHILD_COLUMN.get(target.level.value)
+    if child_column is not None:
+        conditions.append(child_column == target.code)
+    if child_column is not None and target.level.value in ("departement", "region"):
+        reaching = select(Territory.epci_code).where(
+            Territory.level == "commune", child_column == target.code
+        )
+        conditions.append((Territory.level == "epci") & Territory.code.in_(reaching))
+    return select(Territory.id).where(or_(*conditions))
 
 
 def brief(territory: Territory) -> TerritoryBrief:

@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
+from api.calls.schemas import CallIn
+from api.calls.service import upsert_fixture_call
 from api.kit.errors import InvalidInput
 from api.matching.engine import MatchingEngine, reindex
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import upsert_fixture_organisation
 from api.territories import referential
-from api.territories import service as territory_service
-from matcher.text import content_hash
-from models import Account, Call, CallRequirement, Organisation
+from models import Account, Organisation
 from models.base import utcnow
 from models.digest import DigestSubscription
 from models.enums import AccountKind, AccountRole, CallStatus
@@ -62,40 +62,42 @@ def load_organisations(session: Session, path: Path) -> tuple[int, int]:
 
 
 def load_calls(session: Session, path: Path, *, today: date | None = None) -> int:
-    """Upsert the demo calls; their dates are relative to `today` so the demo never ages."""
+    """Upsert the demo calls (keyed by their external id, source "demo"); their dates are
+    relative to `today` so the demo never ages."""
     today = today or date.today()
     count = 0
     for record in _read_json(path):
         external_id = record["external_id"]
-        call = session.scalar(
-            select(Call).where(Call.source == DEMO_SOURCE, Call.external_id == external_id)
-        )
-        if call is None:
-            call = Call(source=DEMO_SOURCE, external_id=external_id)
-            session.add(call)
-        call.title = record["title"]
-        call.funder = record.get("funder")
-        call.description = record.get("description")
-        call.url = record.get("url")
-        call.themes = list(record.get("themes") or [])
-        call.eligible_kinds = list(record.get("eligible_kinds") or [])
-        call.eligible_legal_forms = list(record.get("eligible_legal_forms") or [])
         opens = record.get("opens_in_days")
-        deadline = record.get("deadline_in_days")
-        call.opens_on = today + timedelta(days=opens) if opens is not None else None
-        call.deadline = today + timedelta(days=deadline) if deadline is not None else None
-        call.status = (
-            CallStatus.closed
-            if call.deadline is not None and call.deadline < today
-            else CallStatus.open
-        )
-        call.perimeter = territory_service.resolve_refs(
-            session, record.get("perimeter") or [], [external_id, "perimeter"]
-        )
-        call.requirements = [
-            CallRequirement(position=i, text=text, content_hash=content_hash(text))
-            for i, text in enumerate(record.get("requirements") or [])
-        ]
+        deadline_in = record.get("deadline_in_days")
+        deadline = today + timedelta(days=deadline_in) if deadline_in is not None else None
+        payload = {
+            "title": record["title"],
+            "funders": [record["funder"]] if record.get("funder") else [],
+            "description": record.get("description"),
+            "requirements": list(record.get("requirements") or []),
+            "perimeter": list(record.get("perimeter") or []),
+            "eligible_kinds": list(record.get("eligible_kinds") or []),
+            "eligible_legal_forms": list(record.get("eligible_legal_forms") or []),
+            "opens_on": (today + timedelta(days=opens)).isoformat() if opens is not None else None,
+            "deadline": deadline.isoformat() if deadline is not None else None,
+            "url": record.get("url"),
+            "themes": list(record.get("themes") or []),
+            "aid_types": list(record.get("aid_types") or []),
+            "source": DEMO_SOURCE,
+            "external_id": external_id,
+            "status": (
+                CallStatus.closed if deadline is not None and deadline < today else CallStatus.open
+            ).value,
+        }
+        try:
+            data = CallIn.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidInput(f"{path.name}, appel « {external_id} » : {exc}") from exc
+        try:
+            upsert_fixture_call(session, data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path.name}, appel « {external_id} » : {exc.message}") from exc
         count += 1
     session.flush()
     return count

@@ -37,7 +37,7 @@ def subs(session: Session) -> tuple[DigestSubscription, DigestSubscription]:
 
 @pytest.fixture
 def call(session: Session) -> Call:
-    call = Call(title="Jardins partagés en QPV", funder="ANCT")
+    call = Call(title="Jardins partagés en QPV", funders=["ANCT"])
     session.add(call)
     session.flush()
     return call

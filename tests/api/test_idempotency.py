@@ -242,6 +242,10 @@ class TestContract:
         ("POST", "/api/v1/imports/organisations"),
         ("POST", "/api/v1/organisations/{organisation_id}/subscriptions"),
         ("POST", "/api/v1/consortia/{consortium_id}/reviews"),
+        ("POST", "/api/v1/calls"),
+        ("POST", "/api/v1/calls/{call_id}/interests"),
+        ("POST", "/api/v1/calls/{call_id}/consortia"),
+        ("POST", "/api/v1/imports/calls"),
     }
 
     def test_creating_routes_declare_the_header(self, app: FastAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterator
 
@@ -139,3 +140,37 @@ class TestNameKey:
         columns = {c["name"] for c in inspect(scratch_engine).get_columns("organisations")}
         assert "name_key" not in columns
         assert "former_communes" not in inspect(scratch_engine).get_table_names()
+
+
+class TestCallsCatalogue:
+    def test_a_funder_becomes_the_funders_list_and_keys_are_derived(
+        self, scratch_engine: Engine
+    ) -> None:
+        migrate.upgrade(scratch_engine, "0012_consortium_outcome")
+        with scratch_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO calls (title, funder, description, eligible_kinds, "
+                    "eligible_legal_forms, themes, source, status, created_at, updated_at) "
+                    "VALUES (:title, 'Région Sud', 'Des potagers', '[]', '[\"OPH\"]', "
+                    "'[\"Jardins partagés\"]', 'demo', 'open', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"title": unicodedata.normalize("NFD", "Appel « Jardins partagés »")},
+            )
+        migrate.upgrade(scratch_engine, "0013_calls_catalogue")
+        with scratch_engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT title, funders, title_key, search_key, facets, nationwide FROM calls")
+            ).one()
+        title, funders, title_key, search_key, facets, nationwide = row
+        assert title == "Appel « Jardins partagés »"
+        assert (json.loads(funders) if isinstance(funders, str) else funders) == ["Région Sud"]
+        assert title_key == "appel jardins partages"
+        assert search_key == "appel jardins partages region sud des potagers jardins partages"
+        assert facets == "|theme:jardins partages|form:oph|"
+        assert not nationwide
+        migrate.downgrade(scratch_engine, "0012_consortium_outcome")
+        with scratch_engine.connect() as conn:
+            assert conn.scalar(text("SELECT funder FROM calls")) == "Région Sud"
+        assert "call_changes" not in inspect(scratch_engine).get_table_names()

@@ -1,8 +1,8 @@
 """idempotency keys: the answers kept for POSTs sent with an Idempotency-Key
 
-Revision ID: 0013_idempotency
-Revises: 0012_consortium_outcome
-Create Date: 2026-12-02 09:00:00
+Revision ID: 0016_idempotency
+Revises: 0015_feed_keys
+Create Date: 2026-12-02 13:00:00
 
 One row per (account, key): the fingerprint of the request that first came with the key
 and, once it succeeded, its answer (status, body, Location), kept until `expires_at`.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_idempotency"
-down_revision: str | None = "0012_consortium_outcome"
+revision: str = "0016_idempotency"
+down_revision: str | None = "0015_feed_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Calls for projects: the catalogue (its import is in `api.imports`)."""
