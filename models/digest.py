@@ -94,9 +94,7 @@ class FeedKey(Base):
     __table_args__ = (UniqueConstraint("organisation_id", "kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE")
-    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(10))  # atom | ics
     secret: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -177,6 +177,7 @@ def create_call(
     today: TodayDep,
     body: CallIn,
     response: Response,
+    _idempotency: IdempotencyDep,
 ) -> CallOut:
     """Create a call for projects; its requirements are embedded at once (409 when its
     source and external id are another call's)."""

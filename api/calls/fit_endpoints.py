@@ -83,6 +83,7 @@ def mark_interest(
     call_id: CallId,
     body: InterestIn,
     response: Response,
+    _idempotency: IdempotencyDep,
 ) -> InterestOut:
     """Mark the call « intéressé » for an organisation you act for."""
     out, created = service.mark_interest(session, viewer, call_id, body.organisation_id)
@@ -140,6 +141,7 @@ def propose_consortia(
     viewer: ViewerDep,
     call_id: CallId,
     body: ConsortiumRequest,
+    _idempotency: IdempotencyDep,
 ) -> list[ProposedConsortiumOut]:
     """Compose and store alternative consortia for the call, with their coverage tables."""
     return service.propose_consortia(session, matching, viewer, call_id, body)

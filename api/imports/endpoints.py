@@ -167,6 +167,8 @@ def import_calls(
     matching: MatchingDep,
     viewer: ViewerDep,
     data: CallsUploadDep,
+    # After the file: its fingerprint reads the bytes read above.
+    _idempotency: IdempotencyDep,
     dry_run: Annotated[
         bool, Query(description="Check the file and tell what would change; write nothing.")
     ] = False,

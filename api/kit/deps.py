@@ -141,7 +141,7 @@ WriterDep = Annotated[Writer, Depends(get_writer)]
 FRENCH_TIME = ZoneInfo("Europe/Paris")
 
 
-def get_today() -> date:
+async def get_today() -> date:
     """Today's date in France: what a deadline is compared with. Tests override this
     dependency (`app.dependency_overrides[get_today]`) to fix the date."""
     return datetime.now(FRENCH_TIME).date()

@@ -35,7 +35,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feed_keys")),
-        sa.UniqueConstraint("organisation_id", "kind", name=op.f("uq_feed_keys_organisation_id_kind")),
+        sa.UniqueConstraint(
+            "organisation_id", "kind", name=op.f("uq_feed_keys_organisation_id_kind")
+        ),
         sa.UniqueConstraint("secret", name=op.f("uq_feed_keys_secret")),
     )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0016_idempotency
 Revises: 0015_feed_keys
-Create Date: 2026-12-02 09:00:00
+Create Date: 2026-12-02 13:00:00
 
 One row per (account, key): the fingerprint of the request that first came with the key
 and, once it succeeded, its answer (status, body, Location), kept until `expires_at`.
