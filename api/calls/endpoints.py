@@ -171,7 +171,6 @@ def list_calls(
 )
 def create_call(
     session: SessionDep,
-    _idempotency: IdempotencyDep,
     reader: ReaderDep,
     matching: MatchingDep,
     today: TodayDep,

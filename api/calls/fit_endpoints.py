@@ -78,7 +78,6 @@ def organisation_calls(
 )
 def mark_interest(
     session: SessionDep,
-    _idempotency: IdempotencyDep,
     viewer: ViewerDep,
     call_id: CallId,
     body: InterestIn,
@@ -136,7 +135,6 @@ def list_interests(
 )
 def propose_consortia(
     session: SessionDep,
-    _idempotency: IdempotencyDep,
     matching: MatchingDep,
     viewer: ViewerDep,
     call_id: CallId,

@@ -162,7 +162,6 @@ _CALLS_BODY: dict[str, Any] = {
 )
 def import_calls(
     session: SessionDep,
-    _idempotency: IdempotencyDep,
     reader: ReaderDep,
     matching: MatchingDep,
     viewer: ViewerDep,
