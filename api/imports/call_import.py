@@ -35,7 +35,7 @@ from api.imports.formats import FileProblems, Problem
 from api.imports.rows import ImportRefused
 from api.imports.schemas import CallImportReport, CallOutcome, ImportedCall
 from api.kit.deps import Reader
-from api.kit.errors import Forbidden, InvalidInput
+from api.kit.errors import AppError, Forbidden
 from api.matching.engine import MatchingEngine
 from api.territories import service as territory_service
 from matcher.encoders import FloatMatrix
@@ -143,7 +143,7 @@ def plan_calls(
                 if token not in resolved:
                     try:
                         resolved[token] = _resolve_token(session, token)
-                    except InvalidInput as exc:
+                    except AppError as exc:  # unreadable, or naming no territory
                         resolved[token] = exc.message
                 found = resolved[token]
                 if isinstance(found, str):
