@@ -4,6 +4,7 @@ nothing; the key is the account's, kept a day, and only with a request that succ
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,7 +115,7 @@ class TestRetries:
         wrong = client.post(
             ORGS, json=body("Erreur corrigée", territories=["commune:00000"]), headers=key
         )
-        assert wrong.status_code == 422
+        assert wrong.status_code == 404  # an unknown territory
         right = client.post(ORGS, json=body("Erreur corrigée"), headers=key)
         assert right.status_code == 201, right.text
         assert "idempotent-replayed" not in right.headers
@@ -265,8 +266,10 @@ class TestContract:
         missing = [
             (method, path)
             for path, route in api_routes(app)
-            if path.startswith("/api/")
+            if path.startswith("/api/") and route.include_in_schema
             for method in route.methods or ()
-            if "503" not in paths[path][method.lower()]["responses"]
+            # The document names a path parameter without its convertor ({id:int} → {id}).
+            if "503"
+            not in paths[re.sub(r"\{(\w+):\w+\}", r"{\1}", path)][method.lower()]["responses"]
         ]
         assert missing == []
