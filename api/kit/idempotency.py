@@ -166,6 +166,12 @@ def _claim_at_first_statement(
         claim.claim(connection)
 
 
+# What `_key` accepts, for the OpenAPI document: visible ASCII but `"` and `\`, bare or
+# quoted (an sf-string).
+_KEY_CHARS = rf"[!#-\[\]-~]{{1,{MAX_LENGTH}}}"
+KEY_PATTERN = rf'^(?:{_KEY_CHARS}|"{_KEY_CHARS}")$'
+
+
 def _key(raw: str) -> str:
     """The key of the header: an sf-string (`"…"`, as the draft writes it) or a bare value,
     1 to 255 visible ASCII characters. Raises InvalidInput."""
@@ -212,6 +218,7 @@ class Idempotency:
             Header(
                 alias=HEADER,
                 max_length=MAX_LENGTH + 2,
+                pattern=KEY_PATTERN,
                 description="Optional: a unique value per request, such as a UUID (1 to 255 "
                 "visible ASCII characters, quoted or not). Sent again with the same request, "
                 "the first answer comes back (Idempotent-Replayed: true) and nothing is "
