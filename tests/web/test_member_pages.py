@@ -73,7 +73,8 @@ class TestProfile:
         assert page.url.path == f"/espace/organisations/{landlord.id}"
         body = text(page)
         assert "<h1>Habitat des Calanques</h1>" in body
-        assert "Compétences (1)" in body and "Besoins (1)" in body
+        assert "Compétences (1)" in body
+        assert "Besoins (1)" in body
         assert "jardin partagé" in body
         assert 'href="#contenu"' in body  # the skip link
 
@@ -134,7 +135,11 @@ class TestProfile:
             member,
             edit,
             edit,
-            {"kind": "need", "text": "Animer un potager avec les enfants", "visibility": "coordinator"},
+            {
+                "kind": "need",
+                "text": "Animer un potager avec les enfants",
+                "visibility": "coordinator",
+            },
         )
         assert answer.status_code == 303
         page = text(member.get(answer.headers["location"]))
@@ -192,7 +197,8 @@ class TestPartners:
         url = f"/espace/organisations/{landlord.id}/partenaires"
         page = text(member.get(url))
         assert "Jardins du Midi" in page
-        assert "Votre besoin" in page and "Leur compétence" in page
+        assert "Votre besoin" in page
+        assert "Leur compétence" in page
         answer = post_form(
             member,
             url,
