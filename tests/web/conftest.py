@@ -85,13 +85,15 @@ def demo_site(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DemoSite]:
     """The app behind uvicorn on a database of its own with the demo network, embedded with
-    a stand-in encoder (the pages' mechanics are tested, not the model's ranking)."""
+    a stand-in encoder (the pages' mechanics are tested, not the model's ranking), or with
+    the real model when MAILLAGE_BROWSER_REAL_MODEL is set (the README's screenshots)."""
     patch = pytest.MonkeyPatch()
-    patch.setattr(
-        matching_engine,
-        "dense_encoder",
-        lambda model: FakeEncoder("fake-pages", 32, role_aware=True),
-    )
+    if not os.environ.get("MAILLAGE_BROWSER_REAL_MODEL"):
+        patch.setattr(
+            matching_engine,
+            "dense_encoder",
+            lambda model: FakeEncoder("fake-pages", 32, role_aware=True),
+        )
     try:
         with scratch_database(database_url, "pages", tmp_path_factory) as url:
             engine = make_engine(url)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching import engine as matching_engine
+from api.matching.engine import reindex
 from models import Dismissal, Organisation, Statement
 from models.enums import AccountRole, StatementKind
 from tests.factories import make_organisation
@@ -40,14 +41,18 @@ def landlord(session: Session) -> Organisation:
 
 
 @pytest.fixture
-def gardeners(session: Session) -> Organisation:
-    return make_organisation(
+def gardeners(app: FastAPI, session: Session, landlord: Organisation) -> Organisation:
+    """An association answering the landlord's need; both embedded (PostgreSQL's scorer
+    reads stored vectors only)."""
+    org = make_organisation(
         session,
         name="Jardins du Midi",
         kind="association",
         competencies=["Nous animons des jardins partagés au pied des immeubles"],
         needs=["Trouver des terrains pour de nouveaux jardins"],
     )
+    reindex(session, app.state.matching)
+    return org
 
 
 @pytest.fixture

@@ -20,8 +20,10 @@ from api.accounts.sign_in import issue_link
 from api.kit.settings import Settings
 from api.kit.signing import Signer
 from api.matching import engine as matching_engine
+from api.tools.demo import demo_tokens, load_demo
 from api.web.session import COOKIE
 from models import SignInLink
+from tests.conftest import FIXTURES
 from tests.factories import make_organisation
 from tests.fakes import FakeEncoder
 from tests.web.pages import csrf_of, make_person, post_form, sign_in
@@ -293,3 +295,24 @@ class TestCsrf:
         answer = web.post("/connexion", content=body, headers={"content-type": content_type})
         assert answer.status_code == status
         assert "text/html" in answer.headers["content-type"]
+
+
+class TestDemoLinks:
+    def test_the_demo_gives_one_click_links_for_the_coordinator_and_the_landlord(
+        self, app: FastAPI, session: Session, settings: Settings
+    ) -> None:
+        load_demo(session, FIXTURES)
+        tokens = demo_tokens(session, settings)
+        seen = {}
+        for token in tokens:
+            assert token.sign_in_url is not None
+            assert token.sign_in_url.startswith(f"{settings.base_url}/connexion/lien?jeton=")
+            with TestClient(app, raise_server_exceptions=False) as client:
+                page = client.get(token.sign_in_url.removeprefix(settings.base_url))
+                jeton = re.search(r'name="jeton" value="([^"]+)"', page.text).group(1)
+                client.post(
+                    "/connexion/lien", data={"csrftoken": csrf_of(page.text), "jeton": jeton}
+                )
+                seen[token.who] = unescape(client.get("/espace").text)
+        assert "Organisations du réseau" in seen["coordination régionale"]
+        assert "<h1>Arc-Touloubre Habitat</h1>" in seen["membre de Arc-Touloubre Habitat"]
