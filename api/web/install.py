@@ -24,7 +24,15 @@ ROUTERS = (
 )
 
 # Pages whose forms send fields: a framework's field error names them in French.
-FIELD_NAMES = {"q": "recherche", "territoire": "territoire", "email": "adresse électronique"}
+FIELD_NAMES = {
+    "q": "recherche",
+    "territoire": "territoire",
+    "email": "adresse électronique",
+    "jeton": "jeton",
+    "organisation_id": "numéro d'organisation dans l'adresse",
+    "statement_id": "numéro d'énoncé dans l'adresse",
+    "dismissed_id": "numéro de partenaire dans l'adresse",
+}
 
 
 def error_page(

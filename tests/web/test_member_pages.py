@@ -278,12 +278,19 @@ class TestOddInput:
             "/espace/recherche?q=%F0%9F%8C%B1&territoire=%E2%80%8B",
             "/espace/nulle-part",
             "/connexion?suite=//ailleurs.example",
+            "/deconnexion",
+            "/espace/enonces/1/suppression",
         ],
     )
     def test_never_a_500_and_always_html(self, member: TestClient, path: str) -> None:
         answer = member.get(path)
         assert answer.status_code < 500, (path, answer.text)
         assert "text/html" in answer.headers["content-type"], path
+
+    def test_a_malformed_address_names_the_field_in_french(self, member: TestClient) -> None:
+        answer = member.get("/espace/organisations/abc")
+        assert answer.status_code == 422
+        assert "numéro d'organisation dans l'adresse" in text(answer)
 
     def test_not_signed_in_goes_to_the_sign_in_page_and_back(self, app: FastAPI) -> None:
         with TestClient(app) as client:
