@@ -41,6 +41,7 @@ from api.matching.engine import MatchingEngine
 from api.organisations import endpoints as organisation_endpoints
 from api.subscriptions import endpoints as subscription_endpoints
 from api.territories import endpoints as territory_endpoints
+from api.web.install import install_web
 from matcher.encoders import QUERY
 from models.db import for_writes, make_engine, make_session_factory
 
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
     install_error_handlers(app)
     # Added first, so inside the security headers and CORS: its 503s get them too.
     install_overload_protection(app, settings)
+    # The pages (and their CSRF check, inside the body limit that bounds what it reads).
+    install_web(app, settings)
     # Innermost first: the body limit, then OPTIONS, then CORS and security headers.
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(OptionsAnswer)
@@ -148,7 +151,8 @@ def create_app(settings: Settings | None = None, *, warm_up: bool = False) -> Fa
 
     @app.get("/", include_in_schema=False, openapi_extra=access(Access.public))
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        """The web pages (the sign-in page for someone not signed in)."""
+        return RedirectResponse("/espace")
 
     @app.get("/healthz", tags=["système"], openapi_extra=access(Access.public))
     def healthz() -> dict[str, str]:

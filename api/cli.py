@@ -373,6 +373,14 @@ def serve(
 def _print_demo_guide(tokens: list[DemoToken], host: str, port: int) -> None:
     """What a newcomer needs to try everything: tokens, addresses, a first request."""
     base = f"http://{host}:{port}"
+    links = [t for t in tokens if t.sign_in_url]
+    if links:
+        console.print(
+            "\n[bold]Pages web[/bold] : ouvrez un lien pour vous connecter "
+            "(valable 24 h, une seule fois ; `maillage demo` en imprime de nouveaux) :"
+        )
+        for token in links:
+            console.print(f"  {token.who} : {token.sign_in_url}", soft_wrap=True, highlight=False)
     console.print("\n[bold]Jetons d'accès[/bold] (en-tête « Authorization: Bearer … ») :")
     for token in tokens:
         console.print(f"  {token.who} : {token.secret}", soft_wrap=True, highlight=False)
@@ -427,7 +435,11 @@ def demo(
             "Données de démonstration",
             lambda: load_demo(session, settings.fixtures_dir, matching=matching),
         )
-        tokens = demo_tokens(session)
+        # The links point where the server will listen (the options win over the settings).
+        served = settings.model_copy(
+            update={"host": host or settings.host, "port": port or settings.port}
+        )
+        tokens = demo_tokens(session, served)
     console.print(
         f"{report.organisations} organisations ({report.statements} énoncés) et "
         f"{report.calls} appels à projets de démonstration."

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 ORM of Maillage; importing the package registers every table."""
 
-from models.account import Account, ApiToken, AuditEvent, account_organisations
+from models.account import Account, ApiToken, AuditEvent, SignInLink, account_organisations
 from models.base import Base
 from models.call import Call, CallChange, CallRequirement, call_territories
 from models.consortium import Consortium, ConsortiumMember, ConsortiumReview
@@ -35,6 +35,7 @@ __all__ = [
     "MatchChange",
     "MatchState",
     "Organisation",
+    "SignInLink",
     "ReferentialVersion",
     "Statement",
     "Territory",

@@ -64,6 +64,24 @@ class ApiToken(Base):
     account: Mapped[Account] = relationship(back_populates="tokens")
 
 
+class SignInLink(Base):
+    """A sign-in link sent by e-mail: the link carries its id and a random nonce, signed;
+    only the nonce's SHA-256 is kept. Used once (`used_at`), valid until `expires_at`."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    account: Mapped[Account] = relationship()
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)

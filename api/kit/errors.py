@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -230,9 +230,32 @@ def _is_json(media_type: str) -> bool:
     )
 
 
+# Renders an error as an HTML page for the web pages' paths (`api.web`), None elsewhere:
+# (request, status, French detail, field errors, headers).
+ErrorPage = Callable[
+    [Request, int, str, list[dict[str, Any]] | None, dict[str, str] | None], Response | None
+]
+
+
+def _page(
+    request: Request,
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response | None:
+    """The HTML page of an error on a web page's path (`app.state.error_page`), else None:
+    the API's problem+json then answers."""
+    render: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    return render(request, status, detail, errors, headers) if render is not None else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        page = _page(request, exc.status_code, exc.message, exc.errors, exc.headers or None)
+        if page is not None:
+            return page
         return problem(
             exc.status_code,
             exc.message,
@@ -243,7 +266,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        page = _page(request, 422, "Adresse ou formulaire invalide.", _field_errors(exc))
+        if page is not None:
+            return page
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not _is_json(media_type) and any(
             tuple(err.get("loc", ())) == ("body",) and err.get("type") != "missing"
@@ -269,13 +295,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's and FastAPI's own errors, in French; ours (413) carry a French detail.
         detail, slug = _FRAMEWORK_DETAILS.get(exc.status_code, (str(exc.detail), None))
         # Starlette's own headers (a 405's `Allow`) stay on the problem response.
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
+        page = _page(request, exc.status_code, detail, None, headers or None)
+        if page is not None:
+            return page
         return problem(
             exc.status_code,
             detail,
@@ -285,7 +314,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        page = _page(
+            request, 500, "Une erreur inattendue s'est produite ; rien n'a été enregistré."
+        )
+        if page is not None:
+            return page
         return problem(
             500,
             "Une erreur inattendue s'est produite ; rien n'a été enregistré.",

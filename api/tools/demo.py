@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.service import create_account, issue_token
+from api.accounts.sign_in import issue_link
 from api.calls.schemas import CallIn
 from api.calls.service import upsert_fixture_call
 from api.kit.errors import InvalidInput
+from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine, reindex
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import upsert_fixture_organisation
@@ -153,11 +155,17 @@ class DemoToken:
     who: str
     organisation_id: int | None
     secret: str
+    sign_in_url: str | None = None  # a one-click sign-in to the web pages (single-use)
 
 
-def demo_tokens(session: Session) -> list[DemoToken]:
+# How long the sign-in links `maillage demo` prints stay valid (each signs in once).
+DEMO_LINK_MINUTES = 24 * 60
+
+
+def demo_tokens(session: Session, settings: Settings | None = None) -> list[DemoToken]:
     """Fresh tokens for the demo's coordinator and for a member of a demo landlord (the
-    accounts are created once, found again by e-mail; earlier tokens stay valid)."""
+    accounts are created once, found again by e-mail; earlier tokens stay valid); with
+    `settings`, a sign-in link to the web pages for each too (valid a day, single-use)."""
     landlord = session.scalar(select(Organisation).where(Organisation.slug == DEMO_LANDLORD))
     wanted: list[tuple[str, str, AccountRole, Organisation | None]] = [
         (
@@ -190,7 +198,10 @@ def demo_tokens(session: Session) -> list[DemoToken]:
             )
         issued = issue_token(session, account, label="démo", expires_at=None)
         who = f"membre de {org.name}" if org is not None else "coordination régionale"
-        tokens.append(DemoToken(who, org.id if org is not None else None, issued.secret))
+        url = None
+        if settings is not None:
+            url = issue_link(session, settings, account, minutes=DEMO_LINK_MINUTES).url
+        tokens.append(DemoToken(who, org.id if org is not None else None, issued.secret, url))
     return tokens
 
 
