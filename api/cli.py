@@ -233,8 +233,16 @@ def eval_command(
             "Spearman du modèle dense, contrôle indépendant de l'encodeur."
         ),
     ] = None,
+    calls_only: Annotated[
+        bool,
+        typer.Option(
+            "--calls-only",
+            help="Seulement la section des appels à projets (classement et consortiums).",
+        ),
+    ] = False,
 ) -> None:
-    """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR)."""
+    """Score each matching method on the labelled French set (nDCG@10, Recall@5, MRR), then
+    the calls for projects through the API (nDCG@10, Recall@10, MRR; consortia checked)."""
     from api.tools.evaluation import (
         MethodResult,
         PartnerResult,
@@ -246,6 +254,9 @@ def eval_command(
     )
 
     settings = get_settings()
+    if calls_only:
+        _eval_calls(settings)
+        return
     if stsb is not None:
         if not stsb.exists():
             err_console.print(f"[red]Erreur :[/red] fichier introuvable : {stsb}")
@@ -334,6 +345,21 @@ def eval_command(
             f"{speed.cpu_seconds:.1f} s",
         )
     console.print(speeds)
+    _eval_calls(settings)
+
+
+def _eval_calls(settings: Settings) -> None:
+    """The calls section of `maillage eval` (`api.tools.evaluation_calls`)."""
+    from api.tools.evaluation_calls import calls_table, describe, run_calls_evaluation
+
+    console.print(
+        f"Appels à projets → organisations, par l'API ({settings.model}) : "
+        "dev = numéros impairs, réservé = numéros pairs ; nDCG à gains linéaires."
+    )
+    result = run_calls_evaluation(settings)
+    for line in describe(result):
+        console.print(line, soft_wrap=True)
+    console.print(calls_table(result))
 
 
 def _lookup_candidates(text: str) -> list[str]:

@@ -7,16 +7,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
-def dcg(gains: Sequence[float]) -> float:
-    return float(sum((2.0**g - 1.0) / math.log2(i + 2) for i, g in enumerate(gains)))
+def dcg(gains: Sequence[float], *, linear: bool = False) -> float:
+    """Discounted cumulative gain of grades in rank order: gain 2^grade − 1, or the grade
+    itself when `linear`."""
+    return float(
+        sum((g if linear else 2.0**g - 1.0) / math.log2(i + 2) for i, g in enumerate(gains))
+    )
 
 
-def ndcg_at_k(ranking: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
-    """nDCG@k with exponential gain (2^grade − 1)."""
-    ideal = dcg(sorted(relevant.values(), reverse=True)[:k])
+def ndcg_at_k(
+    ranking: Sequence[str], relevant: Mapping[str, int], k: int = 10, *, linear: bool = False
+) -> float:
+    """nDCG@k with exponential gain (2^grade − 1), or linear gain (the grade) when
+    `linear`."""
+    ideal = dcg(sorted(relevant.values(), reverse=True)[:k], linear=linear)
     if ideal == 0:
         return 0.0
-    return dcg([relevant.get(item, 0) for item in ranking[:k]]) / ideal
+    return dcg([relevant.get(item, 0) for item in ranking[:k]], linear=linear) / ideal
 
 
 def recall_at_k(ranking: Sequence[str], relevant: Mapping[str, int], k: int = 5) -> float:
@@ -43,15 +50,24 @@ class Scores:
     recall10: float = 0.0
 
 
-def evaluate(rankings: Sequence[Sequence[str]], judgements: Sequence[Mapping[str, int]]) -> Scores:
-    """Mean metrics over queries; `rankings[i]` answers the query judged by `judgements[i]`."""
+def evaluate(
+    rankings: Sequence[Sequence[str]],
+    judgements: Sequence[Mapping[str, int]],
+    *,
+    linear: bool = False,
+) -> Scores:
+    """Mean metrics over queries; `rankings[i]` answers the query judged by `judgements[i]`.
+    nDCG@10 uses exponential gains, or linear ones when `linear`."""
     if len(rankings) != len(judgements):
         raise ValueError("one ranking per judged query")
     n = len(rankings)
     if n == 0:
         return Scores(0.0, 0.0, 0.0, 0)
     return Scores(
-        ndcg10=sum(ndcg_at_k(r, j) for r, j in zip(rankings, judgements, strict=True)) / n,
+        ndcg10=sum(
+            ndcg_at_k(r, j, linear=linear) for r, j in zip(rankings, judgements, strict=True)
+        )
+        / n,
         recall5=sum(recall_at_k(r, j) for r, j in zip(rankings, judgements, strict=True)) / n,
         mrr=sum(reciprocal_rank(r, j) for r, j in zip(rankings, judgements, strict=True)) / n,
         queries=n,
