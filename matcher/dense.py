@@ -217,10 +217,15 @@ class NumpyDenseScorer:
         }
 
     def profiles(self, queries: FloatMatrix, org_mask: BoolArray | None) -> FloatMatrix:
-        sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)
-        sims[:, ~self._has_profile] = np.nan
-        if org_mask is not None:
-            sims[:, ~org_mask] = np.nan
+        if org_mask is None:
+            sims = np.asarray(queries @ self._profiles.T, dtype=np.float32)
+            sims[:, ~self._has_profile] = np.nan
+            return sims
+        # Only the profiles asked for: partner suggestions ask for the hundred or so
+        # organisations their statements reached, out of the whole network.
+        cols = np.flatnonzero(org_mask & self._has_profile)
+        sims = np.full((len(queries), len(self._profiles)), np.nan, dtype=np.float32)
+        sims[:, cols] = queries @ self._profiles[cols].T
         return sims
 
     def statement_vectors(self, ids: Sequence[int]) -> FloatMatrix:
