@@ -24,7 +24,7 @@ from api.matching.schemas import (
     StatementRef,
     Within,
 )
-from api.organisations.service import summary
+from api.organisations.views import summary
 from api.territories import service as territory_service
 from api.territories.schemas import TerritoryBrief
 from matcher.encoders import QUERY

@@ -11,7 +11,7 @@ from api.kit.deps import MatchingDep, ReaderDep, SessionDep, ViewerDep
 from api.kit.errors import problem_responses
 from api.kit.idempotency import IdempotencyDep
 from api.kit.routing import Route
-from api.organisations import service
+from api.organisations import service, views
 from api.organisations.schemas import (
     OrganisationIn,
     OrganisationOut,
@@ -157,7 +157,7 @@ def create_organisation(
         allow_duplicate_name=allow_duplicate_name,
     )
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
-    return service.detail(org, viewer)
+    return views.detail(org, viewer)
 
 
 @router.get(
@@ -171,7 +171,7 @@ def get_organisation(
 ) -> OrganisationOut:
     """One organisation (404 once archived); contacts and coordinator-only statements only
     for its members and the coordinator."""
-    return service.detail(service.get_organisation(session, organisation_id), viewer)
+    return views.detail(service.get_organisation(session, organisation_id), viewer)
 
 
 @router.patch(
@@ -200,7 +200,7 @@ def update_organisation(
         body,
         allow_duplicate_name=allow_duplicate_name,
     )
-    return service.detail(org, viewer)
+    return views.detail(org, viewer)
 
 
 @router.delete(
@@ -259,7 +259,7 @@ def create_statement(
     """Add a competency or a need to an organisation; matching reads it at once."""
     statement = service.create_statement(session, reader, matching, viewer, organisation_id, body)
     response.headers["Location"] = f"/api/v1/statements/{statement.id}"
-    return service.statement_out(statement)
+    return views.statement_out(statement)
 
 
 @statements_router.get(
@@ -272,7 +272,7 @@ def get_statement(
     session: SessionDep, viewer: ViewerDep, statement_id: StatementId
 ) -> StatementOut:
     """One statement (404 when coordinator-only and not the viewer's organisation)."""
-    return service.statement_out(service.get_statement(session, viewer, statement_id))
+    return views.statement_out(service.get_statement(session, viewer, statement_id))
 
 
 @statements_router.patch(
@@ -291,7 +291,7 @@ def update_statement(
 ) -> StatementOut:
     """Change a statement's text, kind, themes or visibility; matching reads it at once."""
     statement = service.update_statement(session, reader, matching, viewer, statement_id, body)
-    return service.statement_out(statement)
+    return views.statement_out(statement)
 
 
 @statements_router.delete(

@@ -28,18 +28,16 @@ from api.matching.engine import MatchingEngine, organisation_texts
 from api.organisations import repository
 from api.organisations.schemas import (
     ContactIn,
-    ContactOut,
     OrganisationIn,
-    OrganisationOut,
     OrganisationPage,
     OrganisationPatch,
     OrganisationSort,
-    OrganisationSummary,
     StatementIn,
-    StatementOut,
     StatementPage,
     StatementPatch,
 )
+from api.organisations.uniqueness import check_name_free, check_siren_free
+from api.organisations.views import statement_out, summary
 from api.territories import service as territory_service
 from matcher.encoders import FloatMatrix
 from matcher.text import content_hash, name_key
@@ -114,59 +112,6 @@ def _detached_copy(org: Organisation) -> Organisation:
 # --- rules -----------------------------------------------------------------------------
 
 
-def _check_siren_free(session: Session, siren: str | None, own_id: int | None = None) -> None:
-    """Conflict naming the organisation that holds `siren`, archived or not, unless it is
-    `own_id`."""
-    if siren is None:
-        return
-    other = repository.siren_holder(session, siren)
-    if other is not None and other.id != own_id:
-        archived = ", archivée" if other.archived_at is not None else ""
-        raise Conflict(
-            f"Le SIREN {siren} est déjà celui de l'organisation « {other.name} » "
-            f"(n° {other.id}{archived})."
-        )
-
-
-_KIND_FR = {
-    OrganisationKind.landlord: "bailleur",
-    OrganisationKind.association: "association",
-    OrganisationKind.public_body: "organisme public",
-    OrganisationKind.company: "entreprise",
-    OrganisationKind.research: "recherche",
-    OrganisationKind.other: "autre",
-}
-
-
-def _check_name_free(
-    session: Session,
-    name: str,
-    kind: OrganisationKind,
-    siren: str | None,
-    *,
-    own_id: int | None = None,
-) -> None:
-    """Conflict naming the organisation (not archived) of the same kind whose name folds
-    as `name` does (accents, case, punctuation and apostrophe style aside), unless a SIREN
-    on each side tells the two apart."""
-    for other in repository.same_name(session, name, kind, exclude_id=own_id):
-        if siren is not None and other.siren is not None:
-            continue  # two SIRENs, two organisations (the same SIREN is refused apart)
-        message = (
-            f"L'organisation « {other.name} » (n° {other.id}, {_KIND_FR[other.kind]}) existe "
-            "déjà : même nom, aux accents, majuscules et ponctuation près, et même type, sans "
-            "SIREN pour les distinguer. Complétez-la plutôt que d'en créer une seconde ; s'il "
-            "s'agit bien d'une autre organisation, donnez son SIREN, ou confirmez avec "
-            "allow_duplicate_name=true."
-        )
-        raise Conflict(
-            message,
-            errors=[
-                {"loc": ["body", "name"], "msg": message, "type": "duplicate_name"},
-            ],
-        )
-
-
 def _not_found(organisation_id: int) -> NotFound:
     return NotFound(f"Aucune organisation n° {organisation_id}.")
 
@@ -200,7 +145,7 @@ def _flush(session: Session, org: Organisation | None = None) -> None:
             session.flush()
     except IntegrityError as exc:
         if org is not None and org.siren is not None:
-            _check_siren_free(session, org.siren, org.id)
+            check_siren_free(session, org.siren, org.id)
         raise Conflict(
             "Cette organisation entre en conflit avec une organisation existante."
         ) from exc
@@ -312,9 +257,9 @@ def create_organisation(
     # this one encodes.
     encoded = matching.embed(organisation_texts(org)) if matching is not None else None
     repository.lock_identities(session, repository.identity_keys(data.name, data.siren))
-    _check_siren_free(session, data.siren)
+    check_siren_free(session, data.siren)
     if not allow_duplicate_name:
-        _check_name_free(session, data.name, data.kind, data.siren)
+        check_name_free(session, data.name, data.kind, data.siren)
     _resolve_territories(session, org, data.territories)
     session.add(org)
     _flush(session, org)
@@ -329,7 +274,7 @@ def upsert_fixture_organisation(session: Session, slug: str, data: OrganisationI
     if org is None:
         # A fixture names its organisations by slug: two may share a name.
         return create_organisation(session, data, slug=slug, allow_duplicate_name=True)
-    _check_siren_free(session, data.siren, org.id)
+    check_siren_free(session, data.siren, org.id)
     _apply(session, org, data)
     session.flush()
     return org
@@ -391,9 +336,9 @@ def update_organisation(
     )
     repository.lock_identities(session, new_identity)
     if "siren" in given:
-        _check_siren_free(session, data.siren, org.id)
+        check_siren_free(session, data.siren, org.id)
     if not allow_duplicate_name and becomes_namesake:
-        _check_name_free(session, new_name, new_kind, new_siren, own_id=org.id)
+        check_name_free(session, new_name, new_kind, new_siren, own_id=org.id)
     if data.territories is not None:
         _resolve_territories(session, org, data.territories)
     change(org)
@@ -625,48 +570,3 @@ def delete_statement(
     change(org)
     _flush(session, org)
     matching.organisation_written(session, org, encoded=encoded)
-
-
-def summary(org: Organisation) -> OrganisationSummary:
-    return OrganisationSummary(
-        id=org.id,
-        name=org.name,
-        kind=org.kind,
-        legal_form=org.legal_form,
-        territories=[territory_service.brief(t) for t in org.territories],
-    )
-
-
-def statement_out(statement: Statement) -> StatementOut:
-    return StatementOut(
-        id=statement.id,
-        organisation_id=statement.organisation_id,
-        kind=statement.kind,
-        text=statement.text,
-        themes=list(statement.themes or []),
-        visibility=statement.visibility,
-    )
-
-
-def detail(org: Organisation, viewer: Principal) -> OrganisationOut:
-    """The organisation as the viewer may see it: contacts and statements of visibility
-    coordinator only for those acting for it."""
-    insider = viewer.acts_for(org.id)
-    return OrganisationOut(
-        **summary(org).model_dump(),
-        siren=org.siren,
-        website=org.website,
-        description=org.description,
-        contacts=[
-            ContactOut(name=c.name, role=c.role, email=c.email, phone=c.phone) for c in org.contacts
-        ]
-        if insider
-        else None,
-        statements=[
-            statement_out(s)
-            for s in org.statements
-            if insider or s.visibility == Visibility.network
-        ],
-        created_at=org.created_at,
-        updated_at=org.updated_at,
-    )

@@ -13,7 +13,7 @@ from api.kit.auth import Access, access
 from api.kit.deps import MatchingDep, ReaderDep, SessionDep
 from api.kit.errors import Forbidden
 from api.kit.routing import Route
-from api.organisations import service
+from api.organisations import service, views
 from api.organisations.schemas import OrganisationOut, StatementIn, StatementPatch
 from api.web.render import field_errors, redirect, render
 from api.web.session import Member
@@ -58,7 +58,7 @@ def home(
         ids = sorted(viewer.organisation_ids)
         if len(ids) == 1:
             return redirect(organisation_url(ids[0]))
-        orgs = [service.summary(service.get_organisation(session, i)) for i in ids]
+        orgs = [views.summary(service.get_organisation(session, i)) for i in ids]
         return render(request, "home.html", {"organisations": orgs, "q": "", "total": len(orgs)})
     words = " ".join(q.replace("\x00", "").split())
     page = service.list_organisations(session, viewer, q=words or None, limit=50)
@@ -76,7 +76,7 @@ def _profile(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    org: OrganisationOut = service.detail(
+    org: OrganisationOut = views.detail(
         service.get_organisation(session, organisation_id), viewer
     )
     context = {
