@@ -12,6 +12,7 @@ from api.kit.errors import TITLES_FR
 from api.kit.settings import Settings
 from api.web import (
     call_pages,
+    digest_pages,
     member_pages,
     partner_pages,
     search_pages,
@@ -28,6 +29,7 @@ ROUTERS = (
     partner_pages.router,
     search_pages.router,
     call_pages.router,
+    digest_pages.router,
 )
 
 # Pages whose forms send fields: a framework's field error names them in French.
