@@ -15,8 +15,10 @@ from api.web import (
     digest_pages,
     member_pages,
     partner_pages,
+    review_pages,
     search_pages,
     sign_in_pages,
+    team_pages,
 )
 from api.web.csrf import CsrfProtection
 from api.web.paths import SIGN_IN, is_page
@@ -30,6 +32,8 @@ ROUTERS = (
     search_pages.router,
     call_pages.router,
     digest_pages.router,
+    review_pages.router,
+    team_pages.router,
 )
 
 # Pages whose forms send fields: a framework's field error names them in French.
