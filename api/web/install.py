@@ -13,6 +13,7 @@ from api.kit.settings import Settings
 from api.web import (
     call_pages,
     digest_pages,
+    impact_pages,
     member_pages,
     partner_pages,
     review_pages,
@@ -34,6 +35,7 @@ ROUTERS = (
     digest_pages.router,
     review_pages.router,
     team_pages.router,
+    impact_pages.router,
 )
 
 # Pages whose forms send fields: a framework's field error names them in French.

@@ -315,3 +315,33 @@ class TestMembersAndOutcome:
         session.refresh(consortium)
         assert consortium.status == ConsortiumStatus.won
         assert str(consortium.outcome_amount) == "45000.50"
+
+
+class TestImpact:
+    def test_the_impact_page_counts_an_approved_consortium_in_figures_charts_and_tables(
+        self, coordinator: TestClient, consortium: Consortium
+    ) -> None:
+        before = coordinator.get("/espace/impact")
+        assert before.status_code == 200, before.text
+        assert "<strong>0</strong> consortiums formés" in text(before)
+        send(coordinator, consortium, "revue", {"version": "1", "decision": "approve"})
+        body = text(coordinator.get("/espace/impact"))
+        assert "<strong>1</strong> consortiums formés" in body
+        assert '<svg class="graphique" role="img"' in body
+        assert '<title id="graphique-departement-titre">Consortiums par département</title>' in body
+        assert "Bouches-du-Rhône (13)" in body
+        assert "Consortiums par trimestre" in body
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [("du=hier", "du"), ("au=2026-13-45", "au"), ("du=2026-05-01&au=2026-01-01", "au")],
+    )
+    def test_an_unreadable_period_is_said_next_to_the_field(
+        self, coordinator: TestClient, query: str, field: str
+    ) -> None:
+        page = coordinator.get(f"/espace/impact?{query}")
+        assert page.status_code == 422
+        assert f'id="{field}-erreur"' in page.text
+
+    def test_a_member_cannot_see_the_impact_page(self, member: TestClient) -> None:
+        assert member.get("/espace/impact").status_code == 403
