@@ -15,6 +15,7 @@ from api.web import (
     digest_pages,
     impact_pages,
     member_pages,
+    onboarding_pages,
     partner_pages,
     review_pages,
     search_pages,
@@ -28,6 +29,7 @@ from api.web.session import SignInRequired
 
 ROUTERS = (
     sign_in_pages.router,
+    onboarding_pages.router,
     member_pages.router,
     partner_pages.router,
     search_pages.router,
