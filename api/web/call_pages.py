@@ -68,7 +68,7 @@ def _reasons(session: Session, item: OrganisationCallOut) -> list[dict[str, Any]
         for c in item.coverage
         if c.statement is not None
     ]
-    pairs.sort(key=lambda p: -float(p["similarity"]))
+    pairs.sort(key=lambda p: -float(str(p["similarity"])))
     return pairs[:REASONS]
 
 

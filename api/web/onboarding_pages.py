@@ -5,6 +5,7 @@ Who may create an organisation follows the API: the coordinator (and admins)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -83,7 +84,7 @@ def _padded(values: list[str], n: int) -> list[str]:
     return (values + [""] * n)[:n]
 
 
-def _places(session: Session, typed: list[str], errors: dict[str, str]) -> list[str]:
+def _places(session: Session, typed: Sequence[str], errors: dict[str, str]) -> list[str]:
     """The references of the territories typed by name; errors by field `territoire-<i>`."""
     refs: list[str] = []
     for i, raw in enumerate(typed):
