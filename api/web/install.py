@@ -10,7 +10,18 @@ from fastapi.responses import RedirectResponse
 
 from api.kit.errors import TITLES_FR
 from api.kit.settings import Settings
-from api.web import member_pages, partner_pages, search_pages, sign_in_pages
+from api.web import (
+    call_pages,
+    digest_pages,
+    impact_pages,
+    member_pages,
+    onboarding_pages,
+    partner_pages,
+    review_pages,
+    search_pages,
+    sign_in_pages,
+    team_pages,
+)
 from api.web.csrf import CsrfProtection
 from api.web.paths import SIGN_IN, is_page
 from api.web.render import render
@@ -18,9 +29,15 @@ from api.web.session import SignInRequired
 
 ROUTERS = (
     sign_in_pages.router,
+    onboarding_pages.router,
     member_pages.router,
     partner_pages.router,
     search_pages.router,
+    call_pages.router,
+    digest_pages.router,
+    review_pages.router,
+    team_pages.router,
+    impact_pages.router,
 )
 
 # Pages whose forms send fields: a framework's field error names them in French.
@@ -32,6 +49,10 @@ FIELD_NAMES = {
     "organisation_id": "numéro d'organisation dans l'adresse",
     "statement_id": "numéro d'énoncé dans l'adresse",
     "dismissed_id": "numéro de partenaire dans l'adresse",
+    "call_id": "numéro d'appel dans l'adresse",
+    "consortium_id": "numéro de consortium dans l'adresse",
+    "subscription_id": "numéro d'abonnement dans l'adresse",
+    "organisation": "organisation",
 }
 
 

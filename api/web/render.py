@@ -12,7 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from api.consortia.states import LABELS as CONSORTIUM_LABELS
 from api.kit.errors import french_errors
+from api.web.forms import days_label, french_date
 from models.enums import OrganisationKind, StatementKind, Visibility
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
@@ -53,6 +55,18 @@ NOTICES = {
     "ecarte": "Ce partenaire ne vous sera plus suggéré.",
     "retabli": "Ce partenaire peut de nouveau vous être suggéré.",
     "deconnecte": "Vous êtes déconnecté·e.",
+    "interesse": "C'est noté : votre organisation est intéressée par cet appel.",
+    "desinteresse": "Votre intérêt pour cet appel est retiré.",
+    "abonne": "Abonnement enregistré : un lien de confirmation part vers l'adresse.",
+    "abonnement": "C'est enregistré : l'abonnement a été modifié.",
+    "desabonne": "L'abonnement a été supprimé.",
+    "renvoye": "Un nouveau lien de confirmation est parti.",
+    "proposes": "Les consortiums proposés attendent votre revue ci-dessous.",
+    "revu": "C'est enregistré : la décision a été prise en compte.",
+    "membres": "C'est enregistré : les membres du consortium ont été modifiés.",
+    "statut": "C'est enregistré : le statut du consortium a changé.",
+    "resultat": "C'est enregistré : le résultat de la candidature a été noté.",
+    "cree": "L'organisation est créée. Complétez ses compétences et besoins ci-dessous.",
 }
 
 templates.env.globals.update(
@@ -60,7 +74,24 @@ templates.env.globals.update(
     STATEMENT_LABELS=STATEMENT_LABELS,
     VISIBILITY_LABELS=VISIBILITY_LABELS,
     LEVEL_LABELS=LEVEL_LABELS,
+    CONSORTIUM_LABELS=CONSORTIUM_LABELS,
+    days_label=days_label,
+    french_date=french_date,
 )
+
+
+def percent(value: float | None) -> str:
+    """0.734 → « 73 % » (a narrow no-break space before the sign, as French writes it)."""
+    return "—" if value is None else f"{round(100 * value)}\u202f%"
+
+
+def euros(value: object) -> str:
+    """1234567.5 → « 1 234 568 € »."""
+    amount = round(float(str(value or 0)))
+    return f"{amount:,}".replace(",", "\u202f") + "\u00a0€"
+
+
+templates.env.filters.update(percent=percent, euros=euros)
 
 
 def render(
