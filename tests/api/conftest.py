@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from api.accounts.principal import Principal
+from api.kit.deps import get_viewer
 from api.tools.demo import ensure_territories
 from models import migrate
 from models.db import make_engine
@@ -64,3 +67,13 @@ def fake_server(
     """The app with a fake encoder (no model to load) and no rate limits, freshly started."""
     with running_server(fake_server_database, tmp_path, monkeypatch, rate_limits=False) as running:
         yield running
+
+
+@pytest.fixture
+def as_viewer(app: FastAPI) -> Callable[[Principal], None]:
+    """Make the app's next requests act for a principal."""
+
+    def set_viewer(principal: Principal) -> None:
+        app.dependency_overrides[get_viewer] = lambda: principal
+
+    return set_viewer

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import uvicorn
@@ -22,20 +21,13 @@ from api.app import create_app
 from api.kit.request_limits import server_limits
 from api.kit.settings import Settings
 from models import Organisation
+from tests.api.problems import assert_problem
 from tests.api.test_abuse import app_with
 from tests.factories import make_organisation
 
 ORGS = "/api/v1/organisations"
 JSON = {"content-type": "application/json"}
 
-
-def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    for fragment in fragments:
-        assert fragment in body["detail"], (fragment, body["detail"])
-    return body
 
 
 def declared(app: FastAPI, method: str, path: str) -> set[str]:

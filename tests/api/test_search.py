@@ -33,6 +33,7 @@ from matcher.territory import make_place
 from matcher.text import fold
 from models import Organisation, Statement
 from models.enums import StatementKind
+from tests.api.problems import assert_problem
 from tests.conftest import FIXTURES
 from tests.factories import make_organisation
 
@@ -102,15 +103,6 @@ def search_slugs(client: TestClient, session: Session, **params: Any) -> list[st
 def mentions_ara(text: str) -> bool:
     return "auto rehabilitation" in fold(text) or re.search(r"\bARA\b", text) is not None
 
-
-def assert_problem(response: Any, status: int, *fragments: str) -> None:
-    """A problem+json answer with this status whose French detail says each fragment."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    for fragment in fragments:
-        assert fragment in body["detail"], (fragment, body["detail"])
 
 
 @pytest.mark.slow
