@@ -12,12 +12,13 @@ from api.kit.deps import SessionDep
 from api.kit.errors import problem_responses
 from api.kit.routing import Route
 from api.territories import service
+from api.territories.postal_codes import POSTAL_CODE_PATTERN
 from api.territories.schemas import TERRITORY_REF_SCHEMA, TerritoryOut, TerritoryPage
 from models.enums import TerritoryLevel
 
 # The pattern is documented, not enforced: the reader forgives more (`read_postal_code`).
 PostalCodeText = Annotated[
-    str, Field(max_length=20, json_schema_extra={"pattern": service.POSTAL_CODE_PATTERN})
+    str, Field(max_length=20, json_schema_extra={"pattern": POSTAL_CODE_PATTERN})
 ]
 
 router = APIRouter(

@@ -17,7 +17,7 @@ from api.kit import fields
 from api.kit.errors import InvalidInput
 from api.matching.service import SEARCH_TEXT_PATTERN
 from api.subscriptions.schemas import MAILBOX_PATTERN, SPECIAL_USE_PATTERN, normalise_email
-from api.territories.service import POSTAL_CODE_PATTERN, read_postal_code
+from api.territories.postal_codes import POSTAL_CODE_PATTERN, read_postal_code
 from matcher.identifiers import siren_error
 from matcher.territory import TERRITORY_REF_PATTERN, TerritoryRefError, parse_territory_ref
 
