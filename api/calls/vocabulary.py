@@ -80,15 +80,6 @@ def unique(values: Iterable[str]) -> list[str]:
     return out
 
 
-KIND_FR: dict[OrganisationKind, str] = {
-    OrganisationKind.landlord: "bailleur",
-    OrganisationKind.association: "association",
-    OrganisationKind.public_body: "organisme public",
-    OrganisationKind.company: "entreprise",
-    OrganisationKind.research: "recherche",
-    OrganisationKind.other: "autre",
-}
-
 # Aides-territoires' audiences (its `targeted_audiences` labels, or their keys as some
 # feeds give them), folded, and what they open a call to here: kinds, legal forms. The
 # national catalogue has no audience for social-housing landlords: they come in by the

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api.kit.errors import Conflict
+from api.kit.labels import KIND_FR
 from api.organisations import repository
 from models.enums import OrganisationKind
 
@@ -25,16 +26,6 @@ def check_siren_free(session: Session, siren: str | None, own_id: int | None = N
         )
 
 
-_KIND_FR = {
-    OrganisationKind.landlord: "bailleur",
-    OrganisationKind.association: "association",
-    OrganisationKind.public_body: "organisme public",
-    OrganisationKind.company: "entreprise",
-    OrganisationKind.research: "recherche",
-    OrganisationKind.other: "autre",
-}
-
-
 def check_name_free(
     session: Session,
     name: str,
@@ -50,7 +41,7 @@ def check_name_free(
         if siren is not None and other.siren is not None:
             continue  # two SIRENs, two organisations (the same SIREN is refused apart)
         message = (
-            f"L'organisation « {other.name} » (n° {other.id}, {_KIND_FR[other.kind]}) existe "
+            f"L'organisation « {other.name} » (n° {other.id}, {KIND_FR[other.kind]}) existe "
             "déjà : même nom, aux accents, majuscules et ponctuation près, et même type, sans "
             "SIREN pour les distinguer. Complétez-la plutôt que d'en créer une seconde ; s'il "
             "s'agit bien d'une autre organisation, donnez son SIREN, ou confirmez avec "
