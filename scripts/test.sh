@@ -3,6 +3,7 @@
 # PostgreSQL (with pgvector). Extra arguments go to pytest.
 #   scripts/test.sh
 #   MAILLAGE_TEST_POSTGRES_URL=postgresql+psycopg://user@host/db scripts/test.sh
+#   MAILLAGE_TEST_SERIAL=1 scripts/test.sh     # one database after the other, output live
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,27 +18,26 @@ log "mypy (strict on matcher/ and models/)"
 "$PY" -m mypy matcher models api || exit 1
 
 status=0
+# One suite: pytest's status, with 5 ("no test collected") a failure unless a filter was
+# asked for.
 run_suite() {
     local name=$1
     shift
-    log "pytest on $name"
-    "$@" "$PY" -m pytest "${PYTEST_ARGS[@]}"
+    MAILLAGE_TEST_ARTIFACTS="${MAILLAGE_TEST_ARTIFACTS_ROOT:-test-artifacts}/$name" \
+        "$@" "$PY" -m pytest "${PYTEST_ARGS[@]}"
     local rc=$?
     if [ $rc -eq 5 ]; then
-        # pytest's 5 is "no test collected": a broken suite, unless a filter was asked for.
         if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
-            log "pytest collected no test on $name: failing."
+            echo "[test] pytest collected no test on $name: failing."
             rc=1
         else
             rc=0
         fi
     fi
-    [ $rc -eq 0 ] || status=1
-    return 0
+    return $rc
 }
 
 PYTEST_ARGS=("$@")
-run_suite sqlite env -u MAILLAGE_TEST_DATABASE_URL
 if ! "$PY" - "$PG_URL" <<'PYEOF'
 import sys
 import psycopg
@@ -49,9 +49,35 @@ except Exception as exc:
     sys.exit(1)
 PYEOF
 then
-    status=1
+    exit 1
+fi
+
+if [ "${MAILLAGE_TEST_SERIAL:-0}" = 1 ]; then
+    log "pytest on sqlite"
+    run_suite sqlite env -u MAILLAGE_TEST_DATABASE_URL || status=1
+    log "pytest on postgresql"
+    run_suite postgresql env MAILLAGE_TEST_DATABASE_URL="$PG_URL" || status=1
 else
-    run_suite postgresql env MAILLAGE_TEST_DATABASE_URL="$PG_URL"
+    # The two suites side by side (each is mostly one busy core): their output is shown
+    # whole, one after the other, when both have finished.
+    logs=$(mktemp -d)
+    log "pytest on sqlite and on postgresql, side by side (MAILLAGE_TEST_SERIAL=1: one after the other)"
+    run_suite sqlite env -u MAILLAGE_TEST_DATABASE_URL >"$logs/sqlite.log" 2>&1 &
+    sqlite_pid=$!
+    run_suite postgresql env MAILLAGE_TEST_DATABASE_URL="$PG_URL" >"$logs/postgresql.log" 2>&1 &
+    postgresql_pid=$!
+    sqlite_status=0
+    postgresql_status=0
+    wait $sqlite_pid || sqlite_status=1
+    wait $postgresql_pid || postgresql_status=1
+    [ $sqlite_status -eq 0 ] && [ $postgresql_status -eq 0 ] || status=1
+    log "pytest on sqlite"
+    cat "$logs/sqlite.log"
+    log "pytest on postgresql"
+    cat "$logs/postgresql.log"
+    [ $sqlite_status -eq 0 ] || log "sqlite suite FAILED"
+    [ $postgresql_status -eq 0 ] || log "postgresql suite FAILED"
+    rm -rf "$logs"
 fi
 
 if [ $status -eq 0 ]; then log "all suites passed"; else log "FAILED"; fi
