@@ -58,6 +58,11 @@ FIELD_NAMES = {
 }
 
 
+def _in_path(err: dict[str, Any]) -> bool:
+    loc = err.get("loc") or []
+    return bool(loc) and loc[0] == "path"
+
+
 def error_page(
     request: Request,
     status: int,
@@ -71,6 +76,11 @@ def error_page(
         return None
     if status == 401:  # a page's 401 is a sign-in to do, not a bearer token to send
         return RedirectResponse(SIGN_IN, status_code=303)
+    if status == 422 and errors and all(_in_path(err) for err in errors):
+        # A number in the address that no row can have (0, -1, 99999999999, « abc »):
+        # the page does not exist, as for a number nobody has.
+        status, errors = 404, None
+        detail = "Cette adresse ne mène à aucune page : vérifiez le numéro qu'elle contient."
     messages = []
     for err in errors or []:
         loc = [str(p) for p in err.get("loc", []) if p not in ("body", "query", "path")]

@@ -218,4 +218,32 @@ class TestEditProfile:
         page = member.get(url(other))
         assert "coordination" in unescape(page.text)
         assert member.get("/espace/organisations/99999999/modifier").status_code == 404
-        assert member.get("/espace/organisations/abc/modifier").status_code == 422
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/espace/organisations/0",
+            "/espace/organisations/-1",
+            "/espace/organisations/99999999999/modifier",
+            "/espace/enonces/abc",
+            "/espace/appels/1e308",
+        ],
+    )
+    def test_a_number_no_row_can_have_in_the_address_is_a_french_404(
+        self, member: TestClient, path: str
+    ) -> None:
+        page = member.get(path)
+        assert page.status_code == 404
+        body = unescape(page.text)
+        assert "Cette adresse ne mène à aucune page" in body
+        assert "2147483647" not in body
+
+    @pytest.mark.parametrize("typed", ["🏠", "--", "<script>"])
+    def test_a_territory_of_signs_only_is_named_back_in_the_message(
+        self, member: TestClient, landlord: Organisation, typed: str
+    ) -> None:
+        answer = send(member, landlord, territoire=[typed])
+        assert answer.status_code == 422  # type: ignore[attr-defined]
+        body = unescape(answer.text)  # type: ignore[attr-defined]
+        assert 'id="territoire-0-erreur"' in body
+        assert "ne nomme aucun territoire" in body or "Aucun territoire" in body
