@@ -76,9 +76,7 @@ def _profile(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    org: OrganisationOut = views.detail(
-        service.get_organisation(session, organisation_id), viewer
-    )
+    org: OrganisationOut = views.detail(service.get_organisation(session, organisation_id), viewer)
     context = {
         "org": org,
         "competencies": [s for s in org.statements if s.kind == StatementKind.competency],
