@@ -377,8 +377,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from api.kit.request_limits import server_limits
 
     console.print(f"Maillage sur http://{host}:{port}/ — documentation : http://{host}:{port}/docs")
+    # The links the app e-mails (sign-in, digests) point where it listens, unless a public
+    # address is set: the options win over the settings, as for the demo's printed links.
+    served = settings.model_copy(update={"host": host, "port": port})
     uvicorn.run(
-        create_app(settings, warm_up=True),
+        create_app(served, warm_up=True),
         host=host,
         port=port,
         log_level="info",

@@ -55,14 +55,19 @@ def list_consortia(
     call_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    below_id: int | None = None,
 ) -> ConsortiumPage:
-    """Consortia the viewer may see, newest first, filtered by status (any of) and call."""
+    """Consortia the viewer may see, newest first, filtered by status (any of) and call;
+    with `below_id` (keyset: the last id of the previous page), only those after it in
+    that order — `total` still counts them all."""
     query = _visible(select(Consortium), viewer)
     if status:
         query = query.where(Consortium.status.in_(list(status)))
     if call_id is not None:
         query = query.where(Consortium.call_id == call_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if below_id is not None:
+        query = query.where(Consortium.id < below_id)
     items = session.scalars(
         query.options(selectinload(Consortium.members).selectinload(ConsortiumMember.organisation))
         .order_by(Consortium.id.desc())

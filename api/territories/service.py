@@ -184,7 +184,13 @@ def resolve_name(session: Session, name: str) -> Territory:
     departement = hint.group(2).upper() if hint else None
     folded = fold_place_name(hint.group(1) if hint else shown)
     if not folded:
-        raise InvalidInput("Nom de territoire vide.")
+        # Blank, or only signs (« 🏠 », « -- »): no letter or digit to look a name up by.
+        raise InvalidInput(
+            f"« {shown[:60]} » ne nomme aucun territoire : écrivez le nom d'une commune, "
+            "d'une intercommunalité, d'un département ou d'une région, ou son code."
+            if shown
+            else "Nom de territoire vide."
+        )
     query = select(Territory).where(
         Territory.search_name == folded, Territory.level != TerritoryLevel.arrondissement
     )

@@ -18,7 +18,7 @@ T = TypeVar("T")
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # Form fields arrive as text and are checked by the page: a missing or odd field is a
 # French message next to it, never the API's 422.
-Text = Annotated[str, Form(max_length=5000)]
+Text = Annotated[str, Form(max_length=100_000)]
 Texts = Annotated[list[str], Form(max_length=60)]
 
 REFUSALS = (Conflict, InvalidInput, NotFound)

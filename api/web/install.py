@@ -17,6 +17,7 @@ from api.web import (
     member_pages,
     onboarding_pages,
     partner_pages,
+    profile_pages,
     review_pages,
     search_pages,
     sign_in_pages,
@@ -31,6 +32,7 @@ ROUTERS = (
     sign_in_pages.router,
     onboarding_pages.router,
     member_pages.router,
+    profile_pages.router,
     partner_pages.router,
     search_pages.router,
     call_pages.router,
@@ -56,6 +58,11 @@ FIELD_NAMES = {
 }
 
 
+def _in_path(err: dict[str, Any]) -> bool:
+    loc = err.get("loc") or []
+    return bool(loc) and loc[0] == "path"
+
+
 def error_page(
     request: Request,
     status: int,
@@ -69,6 +76,11 @@ def error_page(
         return None
     if status == 401:  # a page's 401 is a sign-in to do, not a bearer token to send
         return RedirectResponse(SIGN_IN, status_code=303)
+    if status == 422 and errors and all(_in_path(err) for err in errors):
+        # A number in the address that no row can have (0, -1, 99999999999, « abc »):
+        # the page does not exist, as for a number nobody has.
+        status, errors = 404, None
+        detail = "Cette adresse ne mène à aucune page : vérifiez le numéro qu'elle contient."
     messages = []
     for err in errors or []:
         loc = [str(p) for p in err.get("loc", []) if p not in ("body", "query", "path")]

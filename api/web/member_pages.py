@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -15,6 +15,7 @@ from api.kit.errors import Forbidden
 from api.kit.routing import Route
 from api.organisations import service, views
 from api.organisations.schemas import OrganisationOut, StatementIn, StatementPatch
+from api.web.forms import Text
 from api.web.render import field_errors, redirect, render
 from api.web.session import Member
 from models.enums import StatementKind
@@ -26,7 +27,6 @@ PAGE = access(Access.public)
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 StatementId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Text = Annotated[str, Form(max_length=5000)]
 
 # Examples shown beside the statement form: what a good statement says.
 EXAMPLES = {
@@ -76,9 +76,7 @@ def _profile(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    org: OrganisationOut = views.detail(
-        service.get_organisation(session, organisation_id), viewer
-    )
+    org: OrganisationOut = views.detail(service.get_organisation(session, organisation_id), viewer)
     context = {
         "org": org,
         "competencies": [s for s in org.statements if s.kind == StatementKind.competency],

@@ -97,6 +97,19 @@ def _places(session: Session, typed: Sequence[str], errors: dict[str, str]) -> l
     return refs
 
 
+DUPLICATE_HINT = "ou confirmez avec allow_duplicate_name=true."
+
+
+def duplicate_message(message: str) -> str:
+    """The API's refusal of a namesake, told the way of the page: a box to tick rather
+    than a query parameter."""
+    return message.replace(
+        DUPLICATE_HINT,
+        "ou cochez « Il s'agit bien d'une autre organisation du même nom » puis envoyez "
+        "de nouveau le formulaire.",
+    )
+
+
 FIELD_MESSAGES = {
     "name": "Écrivez le nom de l'organisation (200 caractères au plus).",
     "kind": "Choisissez le type d'organisation.",
@@ -122,6 +135,7 @@ def create_organisation(
     territoire: Many = [],  # noqa: B006 — FastAPI copies a default list per request
     competence: Many = [],  # noqa: B006
     besoin: Many = [],  # noqa: B006
+    confirme_homonyme: Text = "",
 ) -> Response:
     """Create the organisation (the API's service: statements embedded at once)."""
     require_creator(viewer)
@@ -174,10 +188,16 @@ def create_organisation(
     checked = data
     org, refused = attempt(
         session,
-        lambda: service.create_organisation(session, checked, matching=matching, viewer=viewer),
+        lambda: service.create_organisation(
+            session,
+            checked,
+            matching=matching,
+            viewer=viewer,
+            allow_duplicate_name=confirme_homonyme == "oui",
+        ),
     )
     if refused is not None or org is None:
         message = refused.message if refused else "L'organisation n'a pas été créée."
-        field = "siren" if "SIREN" in message else "name"
-        return _page(request, form, {field: message}, status_code=409)
+        field = "siren" if message.startswith("Le SIREN") else "name"
+        return _page(request, form, {field: duplicate_message(message)}, status_code=409)
     return redirect(f"{organisation_url(org.id)}?fait=cree")

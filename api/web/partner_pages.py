@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -19,13 +19,13 @@ from api.matching import service
 from api.matching.engine import MatchingEngine
 from api.matching.schemas import DismissalIn, PartnerMode, PartnerSuggestionOut, Within
 from api.organisations import service as organisations
+from api.web.forms import Text
 from api.web.render import field_errors, redirect, render
 from api.web.session import Member
 
 router = APIRouter(route_class=Route, include_in_schema=False)
 PAGE = access(Access.public)  # the page checks the session (`Member`) and the organisation
 OrganisationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Text = Annotated[str, Form(max_length=5000)]
 SHOWN = 10
 
 # The three views: who answers my needs, whose needs I answer (both from the complementary

@@ -66,6 +66,7 @@ NOTICES = {
     "membres": "C'est enregistré : les membres du consortium ont été modifiés.",
     "statut": "C'est enregistré : le statut du consortium a changé.",
     "resultat": "C'est enregistré : le résultat de la candidature a été noté.",
+    "profil": "C'est enregistré : le profil a été modifié.",
     "cree": "L'organisation est créée. Complétez ses compétences et besoins ci-dessous.",
 }
 

@@ -7,6 +7,7 @@ message on the page, not a 500. A member sees its own organisations' consortia, 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -21,6 +22,7 @@ from api.consortia.states import LABELS, REASON_LABELS, ReasonCode
 from api.kit.auth import Access, access
 from api.kit.deps import SessionDep
 from api.kit.errors import NotFound
+from api.kit.pagination import UnknownCursor, decode_cursor, encode_cursor, key_id, scope_of
 from api.kit.routing import Route
 from api.organisations import service as organisations
 from api.web.call_pages import require_coordinator
@@ -96,22 +98,44 @@ def queue_page(
     session: SessionDep,
     onglet: Annotated[str, Query(max_length=40)] = "a-revoir",
     appel: Annotated[str, Query(max_length=20)] = "",
+    suite: Annotated[str, Query(max_length=2000)] = "",
 ) -> Response:
     """The review queue (proposed consortia by default), each with its coverage table and
-    the review's buttons; other tabs for the consortia further on."""
+    the review's buttons; other tabs for the consortia further on. `QUEUE` consortia a
+    page, newest first; `suite` is the opaque cursor of the next page (keyset: a consortium
+    reviewed meanwhile leaves the tab without shifting the next page)."""
     require_coordinator(viewer, "La file de revue des consortiums")
     tab = onglet if onglet in TABS else "a-revoir"
     call_id = row_id(appel)
+    scope = scope_of(tab=tab, call=call_id)
+    below_id = None
+    lost = False
+    if suite:
+        try:
+            (below_id,) = decode_cursor(suite, scope, [key_id])
+        except UnknownCursor:
+            lost = True  # an old or altered link: the first page, with a word about it
     page = service.list_consortia(
-        session, viewer, status=TABS[tab][1], call_id=call_id, limit=QUEUE
+        session, viewer, status=TABS[tab][1], call_id=call_id, limit=QUEUE + 1, below_id=below_id
     )
-    cards = [card(session, viewer, c.id) for c in page.items]
+    items = page.items[:QUEUE]
+    more = len(page.items) > QUEUE
+    cards = [card(session, viewer, c.id) for c in items]
+    next_query = None
+    if more:
+        params = {"onglet": tab, "suite": encode_cursor(scope, [items[-1].id])}
+        if call_id:
+            params["appel"] = str(call_id)
+        next_query = urlencode(params)
     context = {
         "tab": tab,
         "tabs": TABS,
         "cards": cards,
         "total": page.total,
         "call_id": call_id,
+        "next_query": next_query,
+        "first_page": below_id is None,
+        "lost": lost,
         **labels(),
     }
     return render(request, "consortia.html", context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import Response
 
 from api.accounts import sign_in
@@ -14,6 +14,7 @@ from api.kit.auth import Access, access
 from api.kit.deps import MailerDep, SessionDep, SettingsDep
 from api.kit.errors import Unauthorized
 from api.kit.routing import Route
+from api.web.forms import Text
 from api.web.paths import HOME, local_target
 from api.web.render import redirect, render
 from api.web.session import PageViewer, close_session, open_session
@@ -23,7 +24,6 @@ PUBLIC = access(Access.public)
 
 # Form fields arrive as text and are checked here: a missing or odd field is a French
 # message next to it, never the API's 422.
-Text = Annotated[str, Form(max_length=5000)]
 MAX_EMAIL = 254
 
 

@@ -287,10 +287,10 @@ class TestOddInput:
         assert answer.status_code < 500, (path, answer.text)
         assert "text/html" in answer.headers["content-type"], path
 
-    def test_a_malformed_address_names_the_field_in_french(self, member: TestClient) -> None:
+    def test_a_malformed_address_is_a_page_that_does_not_exist(self, member: TestClient) -> None:
         answer = member.get("/espace/organisations/abc")
-        assert answer.status_code == 422
-        assert "numéro d'organisation dans l'adresse" in text(answer)
+        assert answer.status_code == 404
+        assert "Cette adresse ne mène à aucune page" in text(answer)
 
     def test_not_signed_in_goes_to_the_sign_in_page_and_back(self, app: FastAPI) -> None:
         with TestClient(app) as client:

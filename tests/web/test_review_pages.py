@@ -4,6 +4,7 @@ outcome; permissions (a member sees neither the queue nor another's consortium).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from html import unescape
 
@@ -345,3 +346,42 @@ class TestImpact:
 
     def test_a_member_cannot_see_the_impact_page(self, member: TestClient) -> None:
         assert member.get("/espace/impact").status_code == 403
+
+
+class TestQueuePages:
+    def test_the_queue_pages_twenty_at_a_time_with_a_link_to_the_next(
+        self,
+        coordinator: TestClient,
+        session: Session,
+        call: Call,
+        landlord: Organisation,
+        gardeners: Organisation,
+    ) -> None:
+        made = [
+            store_consortium(session, call, [landlord.id, gardeners.id], landlord.id, None)
+            for _ in range(23)
+        ]
+        first = coordinator.get("/espace/consortiums")
+        assert first.status_code == 200
+        body = text(first)
+        assert "À revoir (23)" in body
+        assert body.count('<article class="carte"') == 20
+        assert f"Consortium n° {made[-1].id}<" in body  # newest first
+        link = re.search(r'href="\?(onglet=a-revoir&suite=[^"]+)" rel="next"', body)
+        assert link, body
+        second = text(coordinator.get(f"/espace/consortiums?{link.group(1)}"))
+        assert second.count('<article class="carte"') == 3
+        assert f"Consortium n° {made[0].id}<" in second
+        assert 'rel="next"' not in second
+        assert "Première page" in second
+
+    @pytest.mark.parametrize(
+        "suite", ["nimportequoi", "\x00", "x" * 1999, "eyJzIjoiIiwiayI6WzFdfQ"]
+    )
+    def test_an_odd_or_foreign_cursor_shows_the_first_page_with_a_word(
+        self, coordinator: TestClient, consortium: Consortium, suite: str
+    ) -> None:
+        page = coordinator.get("/espace/consortiums", params={"suite": suite})
+        assert page.status_code == 200
+        assert "voici la première page" in text(page)
+        assert f"Consortium n° {consortium.id}<" in text(page)
