@@ -38,7 +38,7 @@ from api.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.matching import repository
 from api.matching.engine import MatchingEngine
 from api.territories import service as territory_service
-from matcher.call_fit import RequirementFit, rank, requirement_fit
+from matcher.call_fit import RequirementFit, call_score, rank, requirement_fit
 from matcher.consortium import (
     Candidate,
     ConsortiumOptions,
@@ -313,7 +313,7 @@ def organisation_calls(
         score = 0.0
         if fit is not None and n:
             sims = fit.similarity[0, start : start + n]
-            score = float(sims.mean())
+            score = float(call_score(sims[None, :])[0])
             for k, requirement in enumerate(call.requirements):
                 s = float(sims[k])
                 cover.append(

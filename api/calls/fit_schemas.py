@@ -43,7 +43,10 @@ class RequirementCoverageOut(BaseModel):
 
 class EligibleOrganisationOut(BaseModel):
     organisation: OrganisationSummary
-    score: float = Field(description="Mean over the requirements of `similarity` (0–1).")
+    score: float = Field(
+        description="Fit to the call (0–1): power mean of order 3 of `similarity` over the "
+        "requirements (one requirement answered well counts more than several half answered)."
+    )
     covered: int = Field(description="How many requirements it covers.")
     coverage: list[RequirementCoverageOut]
 
@@ -66,7 +69,10 @@ class CallBrief(BaseModel):
 
 class OrganisationCallOut(BaseModel):
     call: CallBrief
-    score: float = Field(description="Mean over the call's requirements of `similarity` (0–1).")
+    score: float = Field(
+        description="Fit to the call (0–1): power mean of order 3 of `similarity` over the "
+        "call's requirements (see the call ranking's `score`)."
+    )
     days_left: int | None = Field(description="Days until the deadline (none: permanent call).")
     interested: bool = Field(description="The organisation marked the call « intéressé ».")
     coverage: list[RequirementCoverageOut] = Field(

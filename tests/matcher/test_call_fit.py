@@ -4,9 +4,10 @@ mask, the organisation score and ranking (hand-made similarities, no database)."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from matcher.calibration import Calibration
-from matcher.call_fit import rank, requirement_fit
+from matcher.call_fit import FIT_ORDER, call_score, rank, requirement_fit
 from matcher.index import NetworkIndex, OrganisationRecord, StatementRecord
 from matcher.territory import make_place
 from matcher.text import content_hash
@@ -55,7 +56,7 @@ def test_each_requirement_gets_the_best_competency_of_each_organisation() -> Non
     assert fit.statements[1].tolist()[1] == 3
     assert fit.statements[3].tolist() == [-1, -1]  # no competency at all
     assert fit.similarity[3].tolist() == [0.0, 0.0]
-    assert np.allclose(fit.score, fit.similarity.mean(axis=1))
+    assert np.allclose(fit.score, call_score(fit.similarity))
     assert min(fit.similarity[0, 0], fit.similarity[2, 0]) > fit.similarity[1, 0]
     assert ((fit.similarity >= 0) & (fit.similarity <= 1)).all()
     order = [ids[i] for i in rank(fit)]
@@ -86,3 +87,31 @@ def test_a_call_without_requirement_scores_zero() -> None:
     assert fit.similarity.shape == (4, 0)
     assert fit.score.tolist() == [0.0] * 4
     assert len(rank(fit)) == 4
+
+
+def test_the_call_score_is_a_power_mean() -> None:
+    assert FIT_ORDER == 3
+    s = np.array([[0.9, 0.1, 0.2], [0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    score = call_score(s)
+    assert np.allclose(score, np.mean(s**3, axis=1) ** (1 / 3))
+    assert np.allclose(score[1:], [0.5, 0.0, 1.0])  # every requirement at s reads s
+    assert (score >= s.mean(axis=1) - 1e-12).all()
+    assert (score <= s.max(axis=1) + 1e-12).all()
+    assert np.allclose(call_score(s, order=1), s.mean(axis=1))
+
+
+def test_a_specialist_comes_before_an_organisation_that_half_matches_everything() -> None:
+    specialist = [0.97, 0.05, 0.05]  # answers one requirement very well
+    broad = [0.6, 0.6, 0.6]  # half-matches every requirement
+    score = call_score(np.array([specialist, broad]))
+    assert score[0] > score[1]
+    assert np.mean(specialist) < np.mean(broad)  # what the plain mean ranked the other way
+
+
+def test_the_call_score_of_no_requirement_and_bad_input() -> None:
+    assert call_score(np.zeros((3, 0))).tolist() == [0.0, 0.0, 0.0]
+    assert call_score(np.zeros((0, 2))).shape == (0,)
+    with pytest.raises(ValueError, match="shape"):
+        call_score(np.zeros(3))
+    with pytest.raises(ValueError, match="order"):
+        call_score(np.zeros((1, 1)), order=0)
