@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 KINDS = ("competency", "need")
 # Embedding roles besides the statement kinds: an organisation's whole profile (also a
-# `DenseScorer.pairs` target) and a call's requirement.
+# `DenseScorer.pairs` target) and a call's requirement, read as a passage and, as the
+# call fit reads it, as a query.
 PROFILE = "profile"
 REQUIREMENT = "requirement"
+REQUIREMENT_QUERY = "requirement_query"
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 

@@ -26,6 +26,7 @@ from api.tools.demo import ensure_territories
 from models import migrate
 from models.db import is_sqlite, make_engine
 from models.enums import AccountRole
+from tests.browser import browser  # noqa: F401 (the `browser` fixture, for every test)
 
 FIXTURES = REPO_ROOT / "fixtures"
 

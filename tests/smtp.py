@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -19,6 +19,9 @@ class Inbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered 550
+    # Called with the count once a message is kept, before the server answers its DATA
+    # (a test may kill the sender there: its SMTP transaction is then cut short).
+    on_message: Callable[[int], None] | None = None
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -31,6 +34,8 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
+        if self.on_message is not None:
+            self.on_message(len(self.messages))
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -4,7 +4,6 @@ schemas out."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +30,7 @@ from api.calls.fit_schemas import (
     RequirementOut,
     StatementBrief,
 )
+from api.calls.requirement_queries import requirement_vectors
 from api.consortia.composition import apply
 from api.consortia.fit import Similarities
 from api.consortia.states import FORMED
@@ -48,7 +48,7 @@ from matcher.consortium import (
 )
 from matcher.consortium_errors import ImpossibleConsortium, InvalidComposition
 from matcher.eligibility import CallRules, eligible_mask, overlaps, refusals
-from matcher.encoders import QUERY, FloatMatrix
+from matcher.encoders import FloatMatrix
 from matcher.index import NetworkIndex
 from matcher.snapshot import NetworkSnapshot
 from models import Call, CallInterest, Consortium, ConsortiumMember, Organisation
@@ -111,25 +111,15 @@ def eligible_positions(session: Session, index: NetworkIndex, rules: CallRules) 
     )
 
 
-# Requirement vectors, read as queries, by (space, expanded text): calls are few and
-# read often. Bounded; cleared whole when full.
-_VECTORS: dict[tuple[str, str], FloatMatrix] = {}
-_VECTORS_LOCK = threading.Lock()
-_VECTORS_MAX = 4096
-
-
-def requirement_vectors(matching: MatchingEngine, expanded: Sequence[str]) -> FloatMatrix:
-    """(n × dimension) float32: the expanded requirement texts encoded as queries."""
-    missing = [t for t in dict.fromkeys(expanded) if (matching.space, t) not in _VECTORS]
-    if missing:
-        encoded = matching.encode(missing, role=QUERY, expanded=True)
-        with _VECTORS_LOCK:
-            if len(_VECTORS) + len(missing) > _VECTORS_MAX:
-                _VECTORS.clear()
-            _VECTORS.update(((matching.space, t), v) for t, v in zip(missing, encoded, strict=True))
-    if not expanded:
-        return np.zeros((0, 1), dtype=np.float32)
-    return np.vstack([_VECTORS[(matching.space, t)] for t in expanded]).astype(np.float32)
+def exact_cosines(queries: FloatMatrix, vectors: FloatMatrix) -> FloatMatrix:
+    """(n_queries × n_vectors) float32 dot products of unit rows, summed in float64: the
+    same figure whatever other rows are computed with it (a float32 product's last bits
+    depend on the shapes BLAS sees), so one organisation alone and every organisation at
+    once (`api.calls.fit_batch`) round alike."""
+    out: FloatMatrix = (queries.astype(np.float64) @ vectors.astype(np.float64).T).astype(
+        np.float32
+    )
+    return out
 
 
 @dataclass
@@ -146,9 +136,10 @@ def fit_call(session: Session, matching: MatchingEngine, call: Call) -> CallFit:
     snapshot = matching.snapshot(session)
     index = snapshot.index
     mask = eligible_positions(session, index, call_rules(session, call))
-    expanded = [matching.expand(r.text) for r in call.requirements]
+    texts = [r.text for r in call.requirements]
+    expanded = [matching.expand(t) for t in texts]
     if expanded and mask.any():
-        vectors = requirement_vectors(matching, expanded)
+        vectors = requirement_vectors(matching, expanded, session=session, texts=texts)
         scorer = matching.scorer(session, snapshot)
         dense = scorer.statements(vectors, "competency", mask)
         profiles = scorer.profiles(vectors, mask)
@@ -159,7 +150,7 @@ def fit_call(session: Session, matching: MatchingEngine, call: Call) -> CallFit:
     return CallFit(call, snapshot, mask, fit)
 
 
-def _statements(index: NetworkIndex, ids: np.ndarray) -> dict[int, StatementBrief]:
+def statement_briefs(index: NetworkIndex, ids: np.ndarray) -> dict[int, StatementBrief]:
     """The competencies of the index with these ids (−1: none), by id, in one look-up."""
     wanted = np.unique(ids[ids >= 0])
     table = index.tables["competency"]
@@ -172,18 +163,19 @@ def _statements(index: NetworkIndex, ids: np.ndarray) -> dict[int, StatementBrie
 
 
 def _statement(index: NetworkIndex, statement_id: int) -> StatementBrief | None:
-    return _statements(index, np.array([statement_id], dtype=np.int64)).get(statement_id)
+    return statement_briefs(index, np.array([statement_id], dtype=np.int64)).get(statement_id)
 
 
-def _coverage(
+def requirement_coverage(
     matching: MatchingEngine,
-    cf: CallFit,
+    fit: RequirementFit,
     row: int,
     requirement_ids: Sequence[int],
     statements: dict[int, StatementBrief],
 ) -> list[RequirementCoverageOut]:
+    """How row `row` of `fit` covers each requirement (`statements`: `statement_briefs` of
+    the ids it names); covered from the strong-reason threshold up."""
     threshold = matching.settings.partner_strong_reason
-    fit = cf.fit
     return [
         RequirementCoverageOut(
             requirement_id=rid,
@@ -206,34 +198,51 @@ def call_organisations(
     Raises NotFound (an unknown call)."""
     call = get_call(session, call_id)
     cf = fit_call(session, matching, call)
-    order = rank(cf.fit)
+    requirements = [
+        RequirementOut(id=r.id, position=r.position, text=r.text) for r in call.requirements
+    ]
+    return organisations_page(
+        session, matching, cf.snapshot.index, cf.fit, call.id, requirements, limit, offset
+    )
+
+
+def organisations_page(
+    session: Session,
+    matching: MatchingEngine,
+    index: NetworkIndex,
+    fit: RequirementFit,
+    call_id: int,
+    requirements: list[RequirementOut],
+    limit: int,
+    offset: int,
+) -> CallOrganisationsPage:
+    """A page of the organisations `fit` scored on the call, best fit first
+    (`matcher.call_fit.rank`); those deleted since `index` was built are left out."""
+    order = rank(fit)
     page = order[offset : offset + limit]
-    index = cf.snapshot.index
-    ids = [index.organisations[int(cf.fit.positions[i])].id for i in page]
+    ids = [index.organisations[int(fit.positions[i])].id for i in page]
     orgs = repository.organisations_to_show(session, ids)
-    requirement_ids = [r.id for r in call.requirements]
-    statements = _statements(index, cf.fit.statements[page])
+    requirement_ids = [r.id for r in requirements]
+    statements = statement_briefs(index, fit.statements[page])
     items = []
     for i, org_id in zip(page.tolist(), ids, strict=True):
         if org_id not in orgs:  # deleted since the snapshot was built
             continue
-        coverage = _coverage(matching, cf, i, requirement_ids, statements)
+        coverage = requirement_coverage(matching, fit, i, requirement_ids, statements)
         items.append(
             EligibleOrganisationOut(
                 organisation=orgs[org_id],
-                score=round(float(cf.fit.score[i]), 4),
+                score=round(float(fit.score[i]), 4),
                 covered=sum(c.covered for c in coverage),
                 coverage=coverage,
             )
         )
     return CallOrganisationsPage(
-        call_id=call.id,
+        call_id=call_id,
         total=len(order),
         limit=limit,
         offset=offset,
-        requirements=[
-            RequirementOut(id=r.id, position=r.position, text=r.text) for r in call.requirements
-        ],
+        requirements=requirements,
         items=items,
     )
 
@@ -288,21 +297,22 @@ def organisation_calls(
     mask = np.zeros(index.size, dtype=bool)
     if position is not None:
         mask[position] = True
-    expanded = [matching.expand(r.text) for c in eligible for r in c.requirements]
+    texts = [r.text for c in eligible for r in c.requirements]
+    expanded = [matching.expand(t) for t in texts]
     fit = None
     if expanded and position is not None:
-        vectors = requirement_vectors(matching, expanded)
+        vectors = requirement_vectors(matching, expanded, session=session, texts=texts)
         scorer = matching.scorer(session, snapshot)
         table = index.tables["competency"]
         rows = table.rows_of(position)
         dense = np.full((len(expanded), len(table)), np.nan, dtype=np.float32)
         if len(rows):
             own = scorer.statement_vectors(table.ids[rows].tolist())
-            dense[:, rows] = vectors @ own.T
+            dense[:, rows] = exact_cosines(vectors, own)
         profiles = np.full((len(expanded), index.size), np.nan, dtype=np.float32)
         profile = scorer.profile_vectors([organisation_id])
         if np.any(profile):
-            profiles[:, position] = (vectors @ profile.T)[:, 0]
+            profiles[:, position] = exact_cosines(vectors, profile)[:, 0]
         fit = requirement_fit(index, snapshot.calibration, expanded, dense, profiles, mask)
     cf_items = []
     start = 0

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.calls.requirement_queries import store_requirement_queries
 from api.digest.lock import run_lock
-from api.digest.selection import DigestBuilder
+from api.digest.selection import DigestBuilder, as_of
 from api.digest.sending import Run, send_week
 from api.digest.weeks import IsoWeek, current_week
 from api.kit.commands import console, database, err_console
@@ -42,13 +43,15 @@ def send(
         raise typer.Exit(2) from exc
     engine = database(settings)
     reads = make_session_factory(engine)
+    writes = make_session_factory(for_writes(engine))
+    matching = MatchingEngine(settings)
     run = Run(
-        factory=make_session_factory(for_writes(engine)),
+        factory=writes,
         read_factory=reads,
         settings=settings,
         mailer=mailer_for(settings),
         week=target,
-        build=DigestBuilder(settings, MatchingEngine(settings)),
+        build=DigestBuilder(settings, matching, batched=True),
         dry_run_outbox=(outbox or settings.outbox / f"dry-run-{target}") if dry_run else None,
     )
     columns = (
@@ -58,11 +61,15 @@ def send(
         TimeRemainingColumn(),
     )
     try:
-        with run_lock(engine), Progress(*columns, console=err_console) as progress:
-            task = progress.add_task(str(target), total=None)
-            summary = send_week(
-                run, lambda done, total: progress.update(task, completed=done, total=total)
-            )
+        with run_lock(engine):
+            if not dry_run:  # a dry run records nothing, not even vectors
+                with err_console.status("Encodage des exigences des nouveaux appels…"):
+                    store_requirement_queries(reads, writes, matching, as_of(target))
+            with Progress(*columns, console=err_console) as progress:
+                task = progress.add_task(str(target), total=None)
+                summary = send_week(
+                    run, lambda done, total: progress.update(task, completed=done, total=total)
+                )
     except AppError as exc:
         err_console.print(f"[red]Erreur :[/red] {exc.message}")
         raise typer.Exit(1) from exc

@@ -14,6 +14,7 @@ web view) holds what was sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -21,13 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from api.calls import fit
-from api.calls.fit_schemas import OrganisationCallOut
+from api.calls.fit_batch import OpenCall, OpenCallsFit, open_call
+from api.calls.fit_schemas import OrganisationCallOut, RequirementCoverageOut
 from api.digest.content import Digest, DigestItem, ItemStatus, Reason, SuggestedPartner
 from api.digest.weeks import IsoWeek, current_week, today_in_paris
 from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
 from matcher.text import name_key
-from models import Call, CallChange, Organisation
+from models import Call, CallChange, CallInterest, Organisation
 from models.digest import CallDismissal, DigestDelivery, DigestSubscription
 from models.enums import DeliveryStatus, MatchLevel
 
@@ -87,22 +89,47 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _perimeter_fr(call: Call) -> str:
-    if getattr(call, "nationwide", False) or not call.perimeter:
-        return "France entière"
-    return ", ".join(t.name for t in call.perimeter)
+def as_of(week: IsoWeek) -> date:
+    """The day a week's digest reads the calls on: today for the current week, else the
+    week's Monday."""
+    return today_in_paris() if week == current_week() else week.monday
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An open call the organisation may answer, as selection reads it."""
+
+    call_id: int
+    score: float  # 0–1, 4 decimals
+    days_left: int | None
+    interested: bool
+
+
+# What the selection reads of an organisation's open calls: the candidates (best fit
+# first), how it covers a call's requirements, and the calls by id.
+_Fits = tuple[
+    list[_Candidate], Callable[[int], list[RequirementCoverageOut]], Mapping[int, OpenCall]
+]
 
 
 @dataclass
 class DigestBuilder:
     """Builds digests (`api.digest.sending.Builder`); the suggested partners of a call are
-    computed once per builder (they do not depend on the subscription)."""
+    computed once per builder (they do not depend on the subscription).
+
+    `batched`: for a run over many organisations, every open call is scored once against
+    every organisation (`api.calls.fit_batch.OpenCallsFit`, made at the first digest of a
+    day and kept for the builder's life: one consistent network per run) instead of
+    scoring every call again for each organisation (`fit.organisation_calls`, right for
+    one digest: a web view). Both select the same calls."""
 
     settings: Settings
     matching: MatchingEngine
+    batched: bool = False
 
     def __post_init__(self) -> None:
         self._partners: dict[int, list[tuple[int, str, str]]] = {}
+        self._batch: OpenCallsFit | None = None
 
     def matching_calls(
         self,
@@ -130,22 +157,59 @@ class DigestBuilder:
             if item.call.id not in dismissed and (item.interested or item.score >= minimum)
         ]
 
-    def __call__(self, session: Session, sub: DigestSubscription, week: IsoWeek) -> Digest | None:
-        org = session.get(Organisation, sub.organisation_id)
-        if org is None or org.archived_at is not None:
-            return None
-        as_of = today_in_paris() if week == current_week() else week.monday
-        page = fit.organisation_calls(session, self.matching, org.id, limit=10_000, today=as_of)
-        if not page.items:
-            return None
+    def batch(self, session: Session, today: date) -> OpenCallsFit:
+        """The open calls of `today` scored against every organisation, made once."""
+        if self._batch is None or self._batch.today != today:
+            self._batch = OpenCallsFit(session, self.matching, today)
+            self._partners.clear()
+        return self._batch
+
+    def _fits(self, session: Session, organisation_id: int, today: date) -> _Fits:
+        if self.batched:
+            batch = self.batch(session, today)
+            scores = batch.scores(organisation_id)
+            if scores is not None:  # else created since the batch: scored on its own
+                interested = set(
+                    session.scalars(
+                        select(CallInterest.call_id).where(
+                            CallInterest.organisation_id == organisation_id
+                        )
+                    )
+                )
+                return (
+                    [
+                        _Candidate(s.call_id, s.score, s.days_left, s.call_id in interested)
+                        for s in scores
+                    ],
+                    lambda call_id: batch.coverage(organisation_id, call_id),
+                    batch.calls,
+                )
+        page = fit.organisation_calls(
+            session, self.matching, organisation_id, limit=10_000, today=today
+        )
         calls = {
-            c.id: c
+            c.id: open_call(c)
             for c in session.scalars(
                 select(Call)
                 .where(Call.id.in_([i.call.id for i in page.items]))
                 .options(selectinload(Call.perimeter), selectinload(Call.requirements))
             )
         }
+        coverage = {i.call.id: i.coverage for i in page.items}
+        return (
+            [_Candidate(i.call.id, i.score, i.days_left, i.interested) for i in page.items],
+            lambda call_id: coverage.get(call_id, []),
+            calls,
+        )
+
+    def __call__(self, session: Session, sub: DigestSubscription, week: IsoWeek) -> Digest | None:
+        org = session.get(Organisation, sub.organisation_id)
+        if org is None or org.archived_at is not None:
+            return None
+        today = as_of(week)
+        candidates, coverage, calls = self._fits(session, org.id, today)
+        if not candidates:
+            return None
         dismissed = set(
             session.scalars(
                 select(CallDismissal.call_id).where(CallDismissal.organisation_id == org.id)
@@ -155,12 +219,12 @@ class DigestBuilder:
         changes = self._changes(session, last_sent)
         wanted_themes = {name_key(t) for t in sub.themes or []}
         minimum = LEVEL_MIN_FIT[sub.min_level]
-        chosen: list[tuple[float, OrganisationCallOut, ItemStatus, list[str]]] = []
-        for item in page.items:
-            call = calls.get(item.call.id)
+        chosen: list[tuple[float, _Candidate, ItemStatus, list[str]]] = []
+        for item in candidates:
+            call = calls.get(item.call_id)
             if call is None or call.id in dismissed:
                 continue
-            if wanted_themes and not wanted_themes & {name_key(t) for t in call.themes or []}:
+            if wanted_themes and not wanted_themes & {name_key(t) for t in call.themes}:
                 continue
             status = self._status(item, minimum, call.id in last_sent, changes.get(call.id))
             if status is None:
@@ -172,14 +236,23 @@ class DigestBuilder:
             return None
         chosen.sort(key=lambda c: (-c[0], c[1].days_left if c[1].days_left is not None else 10**6))
         items = [
-            self._item(session, calls[item.call.id], item, status, changed, org.id)
+            self._item(
+                session,
+                calls[item.call_id],
+                item,
+                coverage(item.call_id),
+                status,
+                changed,
+                org.id,
+                today,
+            )
             for _, item, status, changed in chosen[:MAX_ITEMS]
         ]
         return Digest(org.id, org.name, week, items)
 
     @staticmethod
     def _status(
-        item: OrganisationCallOut, minimum: float, sent: bool, changed: list[str] | None
+        item: _Candidate, minimum: float, sent: bool, changed: list[str] | None
     ) -> ItemStatus | None:
         if item.interested:
             return ItemStatus.interested
@@ -250,24 +323,26 @@ class DigestBuilder:
     def _item(
         self,
         session: Session,
-        call: Call,
-        item: OrganisationCallOut,
+        call: OpenCall,
+        item: _Candidate,
+        coverage: list[RequirementCoverageOut],
         status: ItemStatus,
         changed: list[str],
         organisation_id: int,
+        today: date,
     ) -> DigestItem:
         texts = {r.id: r.text for r in call.requirements}
         reasons = sorted(
-            (c for c in item.coverage if c.statement is not None and c.covered),
+            (c for c in coverage if c.statement is not None and c.covered),
             key=lambda c: -c.similarity,
         )[:REASONS_PER_CALL]
         return DigestItem(
             call_id=call.id,
             title=call.title,
-            funder=", ".join(call.funders or []) or None,
+            funder=", ".join(call.funders) or None,
             deadline=call.deadline,
             days_left=item.days_left,
-            perimeter=_perimeter_fr(call),
+            perimeter=call.perimeter,
             link=call.url or f"{self.settings.base_url}/api/v1/calls/{call.id}",
             status=status,
             fit=item.score,
@@ -278,18 +353,23 @@ class DigestBuilder:
             ],
             partners=[
                 SuggestedPartner(pid, name, reason)
-                for pid, name, reason in self._partners_of(session, call.id)
+                for pid, name, reason in self._partners_of(session, call.id, today)
                 if pid != organisation_id
             ][:PARTNERS_PER_CALL],
         )
 
-    def _partners_of(self, session: Session, call_id: int) -> list[tuple[int, str, str]]:
+    def _partners_of(
+        self, session: Session, call_id: int, today: date
+    ) -> list[tuple[int, str, str]]:
         """The organisations eligible on the call that answer it best, each with its best
         answering statement (computed once per call)."""
         if call_id not in self._partners:
-            page = fit.call_organisations(
-                session, self.matching, call_id, limit=PARTNERS_PER_CALL + 1, offset=0
-            )
+            limit = PARTNERS_PER_CALL + 1
+            page = (
+                self.batch(session, today).organisations(session, call_id, limit)
+                if self.batched
+                else None
+            ) or fit.call_organisations(session, self.matching, call_id, limit=limit, offset=0)
             texts = {r.id: r.text for r in page.requirements}
             found = []
             for entry in page.items:

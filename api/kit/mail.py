@@ -10,8 +10,10 @@ outbox folder and their text is logged, so that links can be followed from the c
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -34,6 +36,34 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+# French typography: no line break inside « … » nor before a high punctuation mark.
+_BEFORE_PUNCTUATION = re.compile(r" ([»:;?!])")
+_AFTER_GUILLEMET = re.compile(r"« ")
+
+
+def _french_spaces(text: str) -> str:
+    """`text` with non-breaking spaces inside « … » and before : ; ? !"""
+    return _AFTER_GUILLEMET.sub("«\u00a0", _BEFORE_PUNCTUATION.sub("\u00a0\\1", str(text)))
+
+
+def _fill(text: str, first: str = "", rest: str | None = None, width: int = 76) -> str:
+    """`text` as lines of `width` characters at most, the first one starting with `first`,
+    the others with `rest` (`first` as spaces by default); a word longer than a line (a
+    link) is never cut, nor a line broken where French puts a non-breaking space."""
+    return textwrap.fill(
+        _french_spaces(text),
+        width=width,
+        initial_indent=first,
+        subsequent_indent=" " * len(first) if rest is None else rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+_env.filters["fill"] = _fill
+_env.filters["french_spaces"] = _french_spaces
 
 
 class MailError(Exception):
@@ -86,7 +116,10 @@ def compose(
         message[name] = value
     message.set_content(body.text)
     if body.html is not None:
-        message.add_alternative(body.html, subtype="html")
+        # Base64, which C encodes, rather than quoted-printable, which Python does line by
+        # line: a digest's HTML (inline styles) is tens of kilobytes, and a weekly run
+        # composes thousands of them. The plain text stays quoted-printable (readable).
+        message.add_alternative(body.html, subtype="html", cte="base64")
     return message
 
 

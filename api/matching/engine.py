@@ -30,7 +30,7 @@ from matcher.calibration import Calibration, fit_from_sample
 from matcher.delta import Changes, refit_due
 from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
-from matcher.index import PROFILE, REQUIREMENT, IntArray, NetworkIndex
+from matcher.index import PROFILE, REQUIREMENT, REQUIREMENT_QUERY, IntArray, NetworkIndex
 from matcher.snapshot import NetworkSnapshot
 from matcher.text import NORMALISATION_VERSION, content_hash, normalise_for_matching
 from matcher.thesaurus import Thesaurus
@@ -57,6 +57,9 @@ ENCODING_ROLE: dict[str, Role] = {
     StatementKind.competency.value: PASSAGE,
     PROFILE: PASSAGE,
     REQUIREMENT: PASSAGE,
+    # Read by content hash only (`api.calls.requirement_queries`): no HNSW index, so not
+    # among ROLES.
+    REQUIREMENT_QUERY: QUERY,
 }
 
 

@@ -25,35 +25,45 @@ Backend = Annotated[str, typer.Option(help="sqlite, postgresql ou both.")]
 @bench_app.callback(invoke_without_command=True)
 def bench(
     context: typer.Context,
-    organisations: Annotated[int, typer.Option(min=10)] = 10_000,
+    organisations: Annotated[
+        int | None,
+        typer.Option(min=10, help="Défaut : 10 000 (api, composer), 1 000 (digest)."),
+    ] = None,
     statements: Annotated[int, typer.Option(min=20)] = 100_000,
     queries: Annotated[
         int, typer.Option(min=5, help="Recherches et suggestions chronométrées.")
     ] = 200,
+    calls: Annotated[int, typer.Option(min=1, help="Appels ouverts du digest.")] = 500,
     backend: Backend = "both",
     postgres_url: PostgresUrl = DEFAULT_POSTGRES,
     as_json: Annotated[bool, typer.Option("--json", help="Une ligne JSON par base.")] = False,
     only: Annotated[
         str | None,
         typer.Option(
-            help="api (recherche et suggestions sur chaque base) ou composer (composition "
-            "de consortiums, sans base) ; les deux par défaut."
+            help="api (recherche et suggestions sur chaque base), composer (composition "
+            "de consortiums, sans base) ou digest (digests construits et envoyés à un "
+            "serveur SMTP local) ; tous par défaut."
         ),
     ] = None,
 ) -> None:
-    """Time search and partner suggestions on a synthetic network, on each database, and
-    the consortium composer (`maillage bench load`: concurrent writers and readers)."""
+    """Time search and partner suggestions on a synthetic network, on each database, the
+    consortium composer, and a weekly digest run (`maillage bench load`: concurrent
+    writers and readers)."""
     if context.invoked_subcommand is not None:
         return
 
     from api.tools.bench import result_dict, run_bench
 
-    if only not in (None, "api", "composer"):
-        err_console.print(f"--only : « api » ou « composer », pas « {only} ».")
+    if only not in (None, "api", "composer", "digest"):
+        err_console.print(f"--only : « api », « composer » ou « digest », pas « {only} ».")
         raise typer.Exit(2)
     if only == "composer":
-        _composer_bench(organisations, as_json)
+        _composer_bench(organisations or 10_000, as_json)
         return
+    if only == "digest":
+        _digest_bench(organisations or 1000, calls, backend, postgres_url, as_json)
+        return
+    n_orgs = organisations or 10_000
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     if len(backends) > 1:
         # One process per database, so that peak memory is each backend's own.
@@ -69,7 +79,7 @@ def bench(
                     "--backend",
                     name,
                     "--organisations",
-                    str(organisations),
+                    str(n_orgs),
                     "--statements",
                     str(statements),
                     "--queries",
@@ -90,7 +100,8 @@ def bench(
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         _print_bench(rows)
         if only is None:
-            _composer_bench(organisations, as_json)
+            _composer_bench(n_orgs, as_json)
+            _digest_bench(organisations or 1000, calls, backend, postgres_url, as_json)
         return
     settings = get_settings()
     name = backends[0]
@@ -100,7 +111,7 @@ def bench(
         settings,
         backend=name,
         database_url=postgres_url if name == "postgresql" else None,
-        organisations=organisations,
+        organisations=n_orgs,
         statements=statements,
         queries=queries,
     )
@@ -109,7 +120,91 @@ def bench(
     else:
         _print_bench([result_dict(result)])
     if only is None:
-        _composer_bench(organisations, as_json)
+        _composer_bench(n_orgs, as_json)
+        _digest_bench(organisations or 1000, calls, backend, postgres_url, as_json)
+
+
+def _digest_bench(
+    organisations: int, calls: int, backend: str, postgres_url: str, as_json: bool
+) -> None:
+    """The digest section; with both databases, one process each (each loads the model
+    and encodes the requirements afresh, as a cron run does)."""
+    if backend != "both":
+        from api.tools.bench_digest import digest_result_dict, run_digest_bench
+
+        if backend == "postgresql":
+            _ensure_database(postgres_url)
+        row = digest_result_dict(
+            run_digest_bench(
+                get_settings(),
+                backend=backend,
+                database_url=postgres_url if backend == "postgresql" else None,
+                organisations=organisations,
+                calls=calls,
+            )
+        )
+        if as_json:
+            print(json.dumps(row))  # noqa: T201
+        else:
+            _print_digest_bench([row])
+        return
+    rows = []
+    for name in ["sqlite", "postgresql"]:
+        if name == "postgresql" and not _postgres_reachable(postgres_url):
+            err_console.print(f"PostgreSQL injoignable ({postgres_url}) : mesure sautée.")
+            continue
+        command = [sys.executable, "-m", "api.cli", "bench", "--only", "digest", "--json"]
+        command += ["--backend", name, "--postgres-url", postgres_url]
+        command += ["--organisations", str(organisations), "--calls", str(calls)]
+        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            err_console.print(out.stdout[-2000:] + out.stderr[-4000:])
+            raise typer.Exit(1)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        if as_json:
+            print(json.dumps(row))  # noqa: T201
+        rows.append(row)
+    if not as_json:
+        _print_digest_bench(rows)
+
+
+def _print_digest_bench(rows: list[dict[str, Any]]) -> None:
+    table = Table(
+        "base",
+        "organisations × appels",
+        "chargement",
+        "construction",
+        "envoi",
+        "total",
+        "envoyés",
+        "sans appel",
+        "échecs",
+        "mémoire max",
+    )
+    for r in rows:
+        table.add_row(
+            str(r["backend"]),
+            f"{r['organisations']} × {r['calls']}",
+            f"{r['load_seconds']} s",
+            f"{r['build_seconds']} s",
+            f"{r['send_seconds']} s",
+            f"{r['total_seconds']} s",
+            f"{r['sent']} (reçus : {r['received']})",
+            str(r["empty"]),
+            str(r["failed"]),
+            f"{r['peak_memory_mb']:.0f} Mo",
+        )
+        console.print(
+            f"Digest {r['backend']} : {r['organisations']} organisations × {r['calls']} appels "
+            f"ouverts, construction {r['build_seconds']} s, envoi {r['send_seconds']} s, "
+            f"total {r['total_seconds']} s pour {r['sent']} digests envoyés "
+            f"({r['received']} reçus par le serveur SMTP local, {r['empty']} sans appel, "
+            f"{r['failed']} en échec) ; un premier envoi, sans vecteur d'exigence enregistré, "
+            f"encoderait en plus ses {r['requirements']} exigences : "
+            f"~{r['first_run_encoding_seconds']:.0f} s",
+            soft_wrap=True,
+        )
+    console.print(table)
 
 
 def _composer_bench(candidates: int, as_json: bool) -> None:

@@ -262,13 +262,15 @@ class TestBench:
                 "60",
                 "--queries",
                 "5",
+                "--calls",
+                "12",
                 "--backend",
                 "sqlite",
                 "--json",
             ],
         )
         assert result.exit_code == 0, result.output
-        *_, line, composer_line = result.output.strip().splitlines()
+        *_, line, composer_line, digest_line = result.output.strip().splitlines()
         figures = json.loads(line)
         assert figures["backend"] == "sqlite"
         for key in (
@@ -285,6 +287,12 @@ class TestBench:
         for key in ("calibrated_p50_ms", "uniform_p50_ms", "small_optimal_share"):
             assert composer[key] > 0, key
         assert composer["small_worst_ratio"] >= 1 - 1 / 2.718281828
+        digest = json.loads(digest_line)
+        assert (digest["organisations"], digest["calls"]) == (20, 12)
+        assert digest["sent"] == digest["received"] > 0
+        assert digest["sent"] + digest["empty"] == digest["subscriptions"] == 20
+        for key in ("build_seconds", "send_seconds", "total_seconds"):
+            assert digest[key] > 0, key
 
     def test_the_composer_section_runs_alone(self) -> None:
         result = CliRunner().invoke(

@@ -27,44 +27,17 @@ from api.tools.demo import demo_tokens, ensure_territories, load_demo
 from api.tools.load import serve_in_thread
 from models import migrate
 from models.db import make_engine
+from tests.browser import artifacts as artifacts_folder
 from tests.conftest import FIXTURES, scratch_database
 from tests.fakes import FakeEncoder
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--lang=fr-FR",
-]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 (npm), MPL-2.0
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
 
 def artifacts_dir() -> Path:
     """Where the tests write screenshots and reports (git-ignored by default)."""
-    return Path(os.environ.get("MAILLAGE_TEST_ARTIFACTS") or REPO_ROOT / "test-artifacts")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Chromium of the system, for the whole run."""
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    return artifacts_folder()
 
 
 @dataclass
