@@ -1,58 +1,40 @@
-"""Who fits a call, which calls fit an organisation, who is interested, and the consortia
-proposed for a call: database rows in, matcher (eligibility, requirement fit, composer),
-schemas out."""
+"""Who fits a call and which calls fit an organisation: database rows in, matcher
+(eligibility, requirement fit) and schemas out. Interests: `interests.py`; consortia
+proposed for a call: `proposals.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import combinations
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from api.accounts.principal import Principal
 from api.calls.fit_schemas import (
     CallBrief,
     CallOrganisationsPage,
-    ConsortiumRequest,
-    CoverOut,
     EligibleOrganisationOut,
-    InterestOut,
-    InterestPage,
-    MemberOut,
     OrganisationCallOut,
     OrganisationCallsPage,
-    ProposedConsortiumOut,
     RequirementCoverageOut,
     RequirementOut,
     StatementBrief,
 )
 from api.calls.requirement_queries import requirement_vectors
-from api.consortia.composition import apply
 from api.consortia.fit import Similarities
-from api.consortia.states import FORMED
-from api.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from api.kit.errors import NotFound
 from api.matching import repository
 from api.matching.engine import MatchingEngine
 from api.territories import service as territory_service
 from matcher.call_fit import RequirementFit, call_score, rank, requirement_fit
-from matcher.consortium import (
-    Candidate,
-    ConsortiumOptions,
-    ConsortiumProblem,
-    ConsortiumProposal,
-    compose_consortia,
-)
-from matcher.consortium_errors import ImpossibleConsortium, InvalidComposition
-from matcher.eligibility import CallRules, eligible_mask, overlaps, refusals
+from matcher.eligibility import CallRules, eligible_mask, refusals
 from matcher.encoders import FloatMatrix
 from matcher.index import NetworkIndex
 from matcher.snapshot import NetworkSnapshot
-from models import Call, CallInterest, Consortium, ConsortiumMember, Organisation
-from models.enums import CallStatus, OrganisationKind
+from models import Call, CallInterest, Organisation
+from models.enums import CallStatus
 
 # --- loading ---------------------------------------------------------------------------
 
@@ -69,7 +51,7 @@ def get_call(session: Session, call_id: int) -> Call:
     return call
 
 
-def _organisation(session: Session, organisation_id: int) -> Organisation:
+def organisation_row(session: Session, organisation_id: int) -> Organisation:
     org = session.get(Organisation, organisation_id)
     if org is None or org.archived_at is not None:
         raise NotFound(f"Aucune organisation n° {organisation_id}.")
@@ -162,7 +144,7 @@ def statement_briefs(index: NetworkIndex, ids: np.ndarray) -> dict[int, Statemen
     }
 
 
-def _statement(index: NetworkIndex, statement_id: int) -> StatementBrief | None:
+def statement_brief(index: NetworkIndex, statement_id: int) -> StatementBrief | None:
     return statement_briefs(index, np.array([statement_id], dtype=np.int64)).get(statement_id)
 
 
@@ -265,7 +247,7 @@ def organisation_calls(
     """Open calls the organisation may answer, best fit first, with the statements that
     make each fit and the days left. Raises NotFound (an unknown organisation)."""
     today = today or date.today()
-    org = _organisation(session, organisation_id)
+    org = organisation_row(session, organisation_id)
     calls = [
         c
         for c in session.scalars(
@@ -329,7 +311,7 @@ def organisation_calls(
                 cover.append(
                     RequirementCoverageOut(
                         requirement_id=requirement.id,
-                        statement=_statement(index, int(fit.statements[0, start + k])),
+                        statement=statement_brief(index, int(fit.statements[0, start + k])),
                         similarity=round(s, 4),
                         statement_similarity=round(
                             float(fit.statement_similarity[0, start + k]), 4
@@ -351,277 +333,6 @@ def organisation_calls(
     return OrganisationCallsPage(
         organisation_id=organisation_id, total=len(cf_items), items=cf_items[:limit]
     )
-
-
-# --- interests -----------------------------------------------------------------------------
-
-
-def _acting_for(viewer: Principal, organisation_id: int) -> None:
-    if not viewer.acts_for(organisation_id):
-        raise Forbidden(f"Vous n'agissez pas pour l'organisation n° {organisation_id}.")
-
-
-def mark_interest(
-    session: Session, viewer: Principal, call_id: int, organisation_id: int
-) -> tuple[InterestOut, bool]:
-    """Mark the call « intéressé » for an organisation the viewer acts for; marking again
-    changes nothing. Returns (the interest, created). Raises NotFound, Forbidden, and
-    Conflict (the organisation is not eligible: the reasons, in French)."""
-    _acting_for(viewer, organisation_id)
-    call = get_call(session, call_id)
-    org = _organisation(session, organisation_id)
-    reasons = refusals(
-        call_rules(session, call),
-        org.kind.value,
-        org.legal_form,
-        list(territory_service.places_of(session, org.territories).values()),
-    )
-    if reasons:
-        raise Conflict(f"{org.name} n'est pas éligible à cet appel : " + " ".join(reasons))
-    existing = session.scalar(
-        select(CallInterest).where(
-            CallInterest.call_id == call_id, CallInterest.organisation_id == organisation_id
-        )
-    )
-    created = existing is None
-    if existing is None:
-        existing = CallInterest(
-            call_id=call_id, organisation_id=organisation_id, account_id=viewer.account_id
-        )
-        session.add(existing)
-        session.flush()
-    summary = repository.organisations_to_show(session, [organisation_id])[organisation_id]
-    return InterestOut(organisation=summary, since=existing.created_at), created
-
-
-def withdraw_interest(
-    session: Session, viewer: Principal, call_id: int, organisation_id: int
-) -> None:
-    """Withdraw an organisation's interest. Raises Forbidden, NotFound (not marked)."""
-    _acting_for(viewer, organisation_id)
-    get_call(session, call_id)
-    result = session.execute(
-        delete(CallInterest).where(
-            CallInterest.call_id == call_id, CallInterest.organisation_id == organisation_id
-        )
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        raise NotFound(f"L'organisation n° {organisation_id} n'a pas marqué cet appel.")
-
-
-def list_interests(
-    session: Session, viewer: Principal, call_id: int, organisation_id: int | None
-) -> InterestPage:
-    """Interested organisations. The coordinator sees all (or, naming an organisation,
-    that organisation's view). A member names the organisation it acts for (optional when
-    it belongs to one only) and sees, once that organisation has marked the call, the
-    others interested on a territory overlapping its own (mutual reveal). Raises
-    NotFound, Forbidden, InvalidInput (a member of several organisations naming none).
-
-    Overlapping: a territory of one lies in, contains or overlaps a territory of the
-    other (as for eligibility); two communes of one EPCI do not overlap, an organisation
-    working on the EPCI overlaps both."""
-    get_call(session, call_id)
-    rows = session.scalars(
-        select(CallInterest)
-        .where(CallInterest.call_id == call_id)
-        .order_by(CallInterest.created_at, CallInterest.id)
-    ).all()
-    if organisation_id is None and not viewer.sees_everything:
-        if len(viewer.organisation_ids) != 1:
-            raise InvalidInput(
-                "Précisez l'organisation pour laquelle vous agissez (organisation_id).",
-                errors=[
-                    {
-                        "loc": ["query", "organisation_id"],
-                        "msg": "Organisation requise.",
-                        "type": "missing",
-                    }
-                ],
-            )
-        organisation_id = next(iter(viewer.organisation_ids))
-    if organisation_id is None:  # the coordinator's view: everyone
-        shown = list(rows)
-        mine: bool | None = None
-    else:
-        _acting_for(viewer, organisation_id)
-        own = _organisation(session, organisation_id)
-        mine = any(r.organisation_id == organisation_id for r in rows)
-        shown = []
-        if mine:
-            others = [r for r in rows if r.organisation_id != organisation_id]
-            orgs = {
-                o.id: o
-                for o in session.scalars(
-                    select(Organisation)
-                    .where(
-                        Organisation.id.in_([r.organisation_id for r in others]),
-                        Organisation.archived_at.is_(None),
-                    )
-                    .options(selectinload(Organisation.territories))
-                )
-            }
-            territories = {t.id: t for o in [own, *orgs.values()] for t in o.territories}
-            places = territory_service.places_of(session, territories.values())
-            own_places = [places[t.id] for t in own.territories]
-            own_keys = frozenset(p.key for p in own_places)
-            own_ancestors = frozenset(k for p in own_places for k in p.ancestors)
-            shown = [
-                r
-                for r in others
-                if r.organisation_id in orgs
-                and overlaps(
-                    [places[t.id] for t in orgs[r.organisation_id].territories],
-                    own_keys,
-                    own_ancestors,
-                )
-            ]
-    summaries = repository.organisations_to_show(session, [r.organisation_id for r in shown])
-    return InterestPage(
-        call_id=call_id,
-        organisation_id=organisation_id,
-        interested=mine,
-        items=[
-            InterestOut(organisation=summaries[r.organisation_id], since=r.created_at)
-            for r in shown
-            if r.organisation_id in summaries
-        ],
-    )
-
-
-# --- POST /calls/{id}/consortia ---------------------------------------------------------
-
-
-def past_pairs(session: Session) -> set[tuple[int, int]]:
-    """Pairs of organisations (smaller id first) that have been members of one formed
-    consortium (`FORMED`: approved or later) together, whoever they are (the review's
-    `composition.past_pairs` names its organisations: here they are every candidate)."""
-    members: dict[int, list[int]] = {}
-    for consortium_id, organisation_id in session.execute(
-        select(ConsortiumMember.consortium_id, ConsortiumMember.organisation_id)
-        .join(Consortium, Consortium.id == ConsortiumMember.consortium_id)
-        .where(Consortium.status.in_(list(FORMED)))
-    ):
-        members.setdefault(consortium_id, []).append(organisation_id)
-    return {
-        (min(a, b), max(a, b))
-        for ids in members.values()
-        for a, b in combinations(sorted(set(ids)), 2)
-    }
-
-
-class CompositionRefused(Conflict):
-    """The composer's ImpossibleConsortium (409)."""
-
-
-def store_consortium(
-    session: Session,
-    call: Call,
-    proposal: ConsortiumProposal,
-    *,
-    created_by: int | None,
-) -> Consortium:
-    """Store one composed proposal as a Consortium (status proposed, version 1): its
-    members (the lead with role lead, each with the ids of the requirements it covers),
-    coverage (mean, 0–1), score (Φ) and `scores` (Φ's parts, the coverage table by
-    requirement id under "table", new/repeated pairs), as the review's
-    `api.consortia.composition.apply` writes them; the composer already checked the
-    members, so they are not evaluated again."""
-    consortium = Consortium(call_id=call.id, created_by_id=created_by, scores={})
-    apply(consortium, call, list(proposal.member_ids), proposal.lead_id, proposal)
-    session.add(consortium)
-    session.flush()
-    return consortium
-
-
-def propose_consortia(
-    session: Session,
-    matching: MatchingEngine,
-    viewer: Principal,
-    call_id: int,
-    request: ConsortiumRequest,
-) -> list[ProposedConsortiumOut]:
-    """Compose consortia among the eligible organisations (`matcher.consortium`), store
-    each alternative as a proposed Consortium and return them, best first. Raises
-    NotFound and Conflict (409: options that contradict each other, or that these
-    candidates cannot satisfy), with the composer's French message."""
-    call = get_call(session, call_id)
-    cf = fit_call(session, matching, call)
-    index = cf.snapshot.index
-    interested = set(
-        session.scalars(select(CallInterest.organisation_id).where(CallInterest.call_id == call_id))
-    )
-    candidates = []
-    for p in cf.fit.positions.tolist():
-        record = index.organisations[p]
-        candidates.append(
-            Candidate(
-                id=record.id,
-                is_landlord=record.kind == OrganisationKind.landlord.value,
-                interested=record.id in interested,
-            )
-        )
-    options = ConsortiumOptions(
-        min_size=request.min_size,
-        max_size=request.max_size,
-        include=request.include,
-        exclude=request.exclude,
-        lead=request.lead,
-        alternatives=request.alternatives,
-        uncovered_below=matching.settings.partner_strong_reason,
-    )
-    try:
-        problem = ConsortiumProblem(
-            candidates, cf.fit.similarity, cf.fit.statements, past_pairs(session)
-        )
-        proposals = compose_consortia(problem, options)
-    except InvalidComposition as exc:  # well-formed options that contradict each other
-        raise CompositionRefused(exc.message) from exc
-    except ImpossibleConsortium as exc:
-        raise CompositionRefused(exc.message) from exc
-    stored = [store_consortium(session, call, p, created_by=viewer.account_id) for p in proposals]
-    member_ids = sorted({m for p in proposals for m in p.member_ids})
-    orgs = repository.organisations_to_show(session, member_ids)
-    requirements = call.requirements
-    out = []
-    for consortium, proposal in zip(stored, proposals, strict=True):
-        table = [
-            CoverOut(
-                requirement_id=requirements[c.requirement].id,
-                position=requirements[c.requirement].position,
-                text=requirements[c.requirement].text,
-                organisation_id=c.organisation_id,
-                statement=_statement(index, c.statement_id) if c.statement_id else None,
-                similarity=round(c.similarity, 4),
-                covered=c.covered,
-            )
-            for c in proposal.coverage_table
-        ]
-        out.append(
-            ProposedConsortiumOut(
-                id=consortium.id,
-                call_id=call.id,
-                status=consortium.status.value,
-                version=consortium.version,
-                lead_id=proposal.lead_id,
-                score=round(proposal.score, 4),
-                coverage=round(proposal.coverage, 4),
-                scores={k: round(v, 4) for k, v in proposal.scores.items()},
-                members=[
-                    MemberOut(
-                        organisation=orgs[m.organisation_id],
-                        role=m.role.value,
-                        covers=list(m.covers),
-                    )
-                    for m in consortium.members
-                ],
-                coverage_table=table,
-                uncovered=[requirements[r].id for r in proposal.uncovered],
-                new_pairs=proposal.new_pairs,
-                repeated_pairs=proposal.repeated_pairs,
-            )
-        )
-    return out
 
 
 # --- the review's seam (api.consortia.fit.CallFit) ----------------------------------------

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from api.calls import fit as service
+from api.calls import interests, proposals
 from api.calls.fit_schemas import (
     CallOrganisationsPage,
     ConsortiumRequest,
@@ -85,7 +86,7 @@ def mark_interest(
     _idempotency: IdempotencyDep,
 ) -> InterestOut:
     """Mark the call « intéressé » for an organisation you act for."""
-    out, created = service.mark_interest(session, viewer, call_id, body.organisation_id)
+    out, created = interests.mark_interest(session, viewer, call_id, body.organisation_id)
     if not created:
         response.status_code = status.HTTP_200_OK
     return out
@@ -106,7 +107,7 @@ def withdraw_interest(
     ],
 ) -> Response:
     """Withdraw an organisation's interest in the call."""
-    service.withdraw_interest(session, viewer, call_id, organisation_id)
+    interests.withdraw_interest(session, viewer, call_id, organisation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -123,7 +124,7 @@ def list_interests(
     organisation_id: OrganisationParam = None,
 ) -> InterestPage:
     """Interested organisations: mutual reveal for members, all for the coordinator."""
-    return service.list_interests(session, viewer, call_id, organisation_id)
+    return interests.list_interests(session, viewer, call_id, organisation_id)
 
 
 @router.post(
@@ -142,4 +143,4 @@ def propose_consortia(
     _idempotency: IdempotencyDep,
 ) -> list[ProposedConsortiumOut]:
     """Compose and store alternative consortia for the call, with their coverage tables."""
-    return service.propose_consortia(session, matching, viewer, call_id, body)
+    return proposals.propose_consortia(session, matching, viewer, call_id, body)

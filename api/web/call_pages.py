@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.accounts.principal import Principal
-from api.calls import fit
+from api.calls import fit, interests, proposals
 from api.calls import service as calls
 from api.calls.fit_schemas import ConsortiumRequest, OrganisationCallOut
 from api.calls.schemas import CallState
@@ -117,10 +117,10 @@ def interest(
     """Mark or withdraw the organisation's interest in the call (the API's service)."""
     require_acts_for(viewer, organisation_id)
     if action == "retirer":
-        fit.withdraw_interest(session, viewer, call_id, organisation_id)
+        interests.withdraw_interest(session, viewer, call_id, organisation_id)
         notice = "desinteresse"
     else:
-        fit.mark_interest(session, viewer, call_id, organisation_id)
+        interests.mark_interest(session, viewer, call_id, organisation_id)
         notice = "interesse"
     if retour == "appel":
         return redirect(f"/espace/appels/{call_id}?organisation={organisation_id}&fait={notice}")
@@ -165,7 +165,7 @@ def _call_page(
         if chosen is not None and organisation_id != chosen:
             continue
         org = organisations.get_organisation(session, organisation_id)
-        view = fit.list_interests(session, viewer, call_id, organisation_id)
+        view = interests.list_interests(session, viewer, call_id, organisation_id)
         context["interests"].append({"org": org, "view": view})
     if viewer.sees_everything:
         _costly(request, viewer)
@@ -240,7 +240,7 @@ def propose(
         )  # fmt: skip
     _costly(request, viewer)
     proposed, refused = attempt(
-        session, lambda: fit.propose_consortia(session, matching, viewer, call_id, body)
+        session, lambda: proposals.propose_consortia(session, matching, viewer, call_id, body)
     )
     if refused is not None or not proposed:
         message = refused.message if refused else "Aucun consortium n'a pu être composé."
