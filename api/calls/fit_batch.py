@@ -34,7 +34,7 @@ from api.calls.fit_schemas import (
 )
 from api.calls.requirement_queries import requirement_vectors
 from api.matching.engine import MatchingEngine
-from matcher.call_fit import RequirementFit, requirement_fit
+from matcher.call_fit import RequirementFit, call_score, requirement_fit
 from matcher.eligibility import eligible_mask
 from matcher.encoders import FloatMatrix
 from matcher.snapshot import NetworkSnapshot
@@ -67,7 +67,7 @@ class CallScore:
     """An open call one organisation may answer."""
 
     call_id: int
-    score: float  # 0–1, the mean calibrated probability over requirements, 4 decimals
+    score: float  # 0–1, `matcher.call_fit.call_score` of the requirements, 4 decimals
     days_left: int | None  # None: a permanent call
 
 
@@ -195,7 +195,7 @@ class OpenCallsFit:
                     similarity=similarity,
                     statements=scored.statements[positions, part],
                     statement_similarity=scored.statement_similarity[positions, part],
-                    score=similarity.mean(axis=1),
+                    score=call_score(similarity),
                 )
                 self.score[k, positions] = self._fits[rows[k].id].score
                 column += n

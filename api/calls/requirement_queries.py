@@ -1,13 +1,14 @@
 """Call requirements read as queries: the vectors the call fit scores organisations with
 (`matcher.call_fit`: a requirement is read as a need is).
 
-A call's write stores its requirements read as passages (role `requirement`). Read as
-queries, they are encoded when first scored and kept in this process, and stored in the
-embedding cache under the role `requirement_query` by `store_requirement_queries` (each
-digest run does it for the open calls), so that a weekly run of a new process encodes only
-the requirements of calls new since the last one: encoding is by far the slowest part of
+A call's write (and `maillage reindex`) stores its requirements read both as passages (role
+`requirement`) and as queries (role `requirement_query`), so a call's page and a weekly
+digest run read them rather than encode them: encoding is by far the slowest part of
 scoring a call (tens of milliseconds a text on a CPU, where the scoring itself of a
-requirement against a thousand organisations takes a few).
+requirement against a thousand organisations takes a few). Calls written before that
+(or by `upsert_fixture_call`, which embeds nothing) are caught up by
+`store_requirement_queries`, which each digest run calls for the open calls; vectors read
+are also kept in this process.
 """
 
 from __future__ import annotations

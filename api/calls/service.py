@@ -59,7 +59,7 @@ from api.matching.engine import MatchingEngine
 from api.territories import service as territory_service
 from api.territories.schemas import TerritoryBrief
 from matcher.encoders import FloatMatrix
-from matcher.index import REQUIREMENT
+from matcher.index import REQUIREMENT, REQUIREMENT_QUERY
 from matcher.text import content_hash
 from models import Call, CallChange, CallRequirement, Territory
 from models.base import utcnow
@@ -157,8 +157,16 @@ def record_changes(
 
 
 def requirement_texts(texts: Iterable[str]) -> Texts:
-    """The embedding keys of requirement texts: (role `requirement`, content hash)."""
-    return {(REQUIREMENT, content_hash(t)): t for t in texts}
+    """The embedding keys of requirement texts, both ways they are read: as passages (role
+    `requirement`: what a consortium must be able to do) and as queries (role
+    `requirement_query`: what the call fit scores organisations with). Stored on the
+    call's write, so that neither a call's page nor a weekly digest run encodes them."""
+    out: Texts = {}
+    for t in texts:
+        h = content_hash(t)
+        out[(REQUIREMENT, h)] = t
+        out[(REQUIREMENT_QUERY, h)] = t
+    return out
 
 
 def summary(call: Call, today: date) -> CallSummary:

@@ -639,6 +639,7 @@ def reindex(
             texts.setdefault((PROFILE, new_hash), profile)
     for requirement in session.scalars(select(CallRequirement)):
         texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
+        texts.setdefault((REQUIREMENT_QUERY, requirement.content_hash), requirement.text)
     done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
     bump_version(session, None)  # every text may have a new vector
     return len(texts), done

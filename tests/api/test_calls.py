@@ -21,8 +21,8 @@ from api.kit.deps import get_today
 from api.kit.settings import Settings
 from api.matching import engine as matching_engine
 from api.matching.engine import MatchingEngine
-from matcher.encoders import PASSAGE
-from matcher.index import REQUIREMENT
+from matcher.encoders import PASSAGE, QUERY
+from matcher.index import REQUIREMENT, REQUIREMENT_QUERY
 from matcher.text import content_hash, fold
 from models import Call, CallChange, Embedding
 from models.enums import AccountRole
@@ -548,7 +548,7 @@ class TestArchive:
 
 
 class TestRequirementEmbeddings:
-    def test_requirements_are_read_as_passages_encoded_before_the_write_once_per_text(
+    def test_requirements_are_read_both_ways_encoded_before_the_write_once_per_text(
         self, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         fake = FakeEncoder("fake-aware", 16, role_aware=True)
@@ -561,14 +561,18 @@ class TestRequirementEmbeddings:
             engine,
             CallIn.model_validate(payload(requirements=texts)),
         )
-        assert [role for role, _ in fake.calls] == [PASSAGE]
-        assert sorted(map(fold, fake.calls[0][1])) == sorted(map(fold, texts))
-        stored = session.scalars(
-            select(Embedding.content_hash).where(
-                Embedding.model == engine.space, Embedding.role == REQUIREMENT
-            )
-        ).all()
-        assert set(stored) == {r.content_hash for r in call.requirements}
+        # As passages (what a consortium must do) and as queries (what the call fit scores
+        # organisations with): each once.
+        assert sorted(role for role, _ in fake.calls) == sorted([PASSAGE, QUERY])
+        for _, read in fake.calls:
+            assert sorted(map(fold, read)) == sorted(map(fold, texts))
+        for role in (REQUIREMENT, REQUIREMENT_QUERY):
+            stored = session.scalars(
+                select(Embedding.content_hash).where(
+                    Embedding.model == engine.space, Embedding.role == role
+                )
+            ).all()
+            assert set(stored) == {r.content_hash for r in call.requirements}, role
         # A second call sharing a requirement encodes only the new one.
         fake.calls.clear()
         call_service.create_call(
@@ -579,9 +583,9 @@ class TestRequirementEmbeddings:
                 payload(title="Autre appel", requirements=[texts[0], "Un suivi"])
             ),
         )
-        assert [(role, [fold(t) for t in read]) for role, read in fake.calls] == [
-            (PASSAGE, ["un suivi"])
-        ]
+        assert sorted((role, [fold(t) for t in read]) for role, read in fake.calls) == sorted(
+            [(PASSAGE, ["un suivi"]), (QUERY, ["un suivi"])]
+        )
 
 
 class TestOpenTo:
