@@ -2,7 +2,7 @@
 Python package, never a browser Playwright downloads (`playwright install` is not used).
 
 A test asks for the `browser` fixture (a `playwright.sync_api.Browser`, one per test
-session; tests/conftest.py makes it available everywhere) and opens its own pages
+module; tests/conftest.py makes it available everywhere) and opens its own pages
 (`browser.new_page(viewport=...)`, closed by the test). Without Chromium the tests fail,
 with a message saying what is missing, unless MAILLAGE_ALLOW_NO_BROWSER=1, which skips
 them instead.
@@ -55,9 +55,11 @@ def _unavailable(why: str) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Chromium, headless, for the whole test session."""
+    """Chromium, headless, for one test module: Playwright's sync API runs an asyncio loop
+    in this thread while it is open, and tests that start their own loop (anyio.run) must
+    not find one running."""
     if not CHROMIUM.exists():
         _unavailable(f"No Chromium at {CHROMIUM}")
     try:
