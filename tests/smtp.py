@@ -19,6 +19,11 @@ class Inbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered 550
+    # Recipient → how many more times the server cuts the connection once their message's
+    # data has arrived, without keeping it nor answering (a server dropping mid-message).
+    drop: dict[str, int] = field(default_factory=dict)
+    # The client address and port of each message kept: one per connection used.
+    peers: list[Any] = field(default_factory=list)
     # Called with the count once a message is kept, before the server answers its DATA
     # (a test may kill the sender there: its SMTP transaction is then cut short).
     on_message: Callable[[int], None] | None = None
@@ -32,8 +37,14 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        for address in envelope.rcpt_tos:
+            if self.drop.get(address, 0) > 0:
+                self.drop[address] -= 1
+                server.transport.close()
+                return "421 4.4.2 Connexion interrompue"  # never reaches the client
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
+        self.peers.append(session.peer)
         if self.on_message is not None:
             self.on_message(len(self.messages))
         return "250 Message accepted for delivery"

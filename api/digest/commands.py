@@ -15,7 +15,7 @@ from api.digest.sending import Run, send_week
 from api.digest.weeks import IsoWeek, current_week
 from api.kit.commands import console, database, err_console
 from api.kit.errors import AppError
-from api.kit.mail import mailer_for
+from api.kit.mail import SmtpMailer, mailer_for
 from api.kit.settings import get_settings
 from api.matching.engine import MatchingEngine
 from models.db import for_writes, make_session_factory
@@ -45,11 +45,13 @@ def send(
     reads = make_session_factory(engine)
     writes = make_session_factory(for_writes(engine))
     matching = MatchingEngine(settings)
+    # One SMTP connection for the whole run (closed below).
+    mailer = mailer_for(settings, keep_open=True)
     run = Run(
         factory=writes,
         read_factory=reads,
         settings=settings,
-        mailer=mailer_for(settings),
+        mailer=mailer,
         week=target,
         build=DigestBuilder(settings, matching, batched=True),
         dry_run_outbox=(outbox or settings.outbox / f"dry-run-{target}") if dry_run else None,
@@ -68,12 +70,16 @@ def send(
             with Progress(*columns, console=err_console) as progress:
                 task = progress.add_task(str(target), total=None)
                 summary = send_week(
-                    run, lambda done, total: progress.update(task, completed=done, total=total)
+                    run,
+                    lambda done, total: progress.update(task, completed=done, total=total),
+                    prepare_ahead=2,
                 )
     except AppError as exc:
         err_console.print(f"[red]Erreur :[/red] {exc.message}")
         raise typer.Exit(1) from exc
     finally:
+        if isinstance(mailer, SmtpMailer):
+            mailer.close()
         engine.dispose()
     verb = "écrits" if dry_run else "envoyés"
     console.print(

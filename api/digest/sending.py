@@ -19,9 +19,14 @@ before the row is completed repeats that one message, never any other.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from enum import Enum
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -62,6 +67,28 @@ class Summary:
     @property
     def skipped(self) -> int:
         return self.empty + self.already
+
+    def count(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+
+class Outcome(Enum):
+    """What became of a subscription without an SMTP exchange."""
+
+    sent = "sent"  # written to the outbox (a dry run)
+    empty = "empty"
+    already = "already"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A digest ready to go: its message and what its delivery row records."""
+
+    subscription_id: int
+    address: str
+    message_id: str
+    items: list[dict[str, object]]
+    message: EmailMessage
 
 
 def due_subscriptions(session: Session) -> list[int]:
@@ -109,44 +136,56 @@ class Run:
         """Claim, send and complete one subscription's digest; the outcome is counted in
         `summary`. Errors other than sending errors propagate (the run stops, nothing
         half-written: every step is its own transaction)."""
+        self.dispatch(self.prepare(subscription_id), summary)
+
+    def prepare(self, subscription_id: int) -> Prepared | Outcome:
+        """Read the subscription and build its message (reads only; in a dry run, write
+        the `.eml`): what `dispatch` sends, or the outcome when there is nothing to send."""
         week = str(self.week)
-        now = datetime.now(UTC)
         with transaction(self.read_factory or self.factory) as session:
             sub = session.get(DigestSubscription, subscription_id)
             if sub is None or sub.confirmed_at is None or sub.frequency != DigestFrequency.weekly:
-                summary.empty += 1
-                return
+                return Outcome.empty
             delivery = session.scalar(
                 select(DigestDelivery).where(
                     DigestDelivery.subscription_id == sub.id, DigestDelivery.iso_week == week
                 )
             )
             if delivery is not None and delivery.status == DeliveryStatus.sent:
-                summary.already += 1
-                return
+                return Outcome.already
             digest = self.build(session, sub, self.week)
             if digest is None or not digest.items:
-                summary.empty += 1
-                return
+                return Outcome.empty
             message_id = (delivery.message_id if delivery else None) or message_id_for(
                 self.settings, sub.id, self.week
             )
             message = digest_message(self.settings, sub, digest, message_id)
-            address = sub.email
             if self.dry_run_outbox is not None:
                 OutboxMailer(self.dry_run_outbox).send(message)
-                summary.sent += 1
-                return
-            items = _items_of(digest)
-        self._claim(subscription_id, week, message_id, items, now)
-        try:
-            self._send(message)
-        except MailError as exc:
-            self._complete(subscription_id, week, error=str(exc))
-            summary.failed += 1
-            summary.failures.append((address, str(exc)))
+                return Outcome.sent
+            return Prepared(subscription_id, sub.email, message_id, _items_of(digest), message)
+
+    def dispatch(self, prepared: Prepared | Outcome, summary: Summary) -> None:
+        """Claim, send and complete a prepared message, and count the outcome."""
+        if isinstance(prepared, Outcome):
+            summary.count(prepared)
             return
-        self._complete(subscription_id, week, error=None)
+        week = str(self.week)
+        self._claim(
+            prepared.subscription_id,
+            week,
+            prepared.message_id,
+            prepared.items,
+            datetime.now(UTC),
+        )
+        try:
+            self._send(prepared.message)
+        except MailError as exc:
+            self._complete(prepared.subscription_id, week, error=str(exc))
+            summary.failed += 1
+            summary.failures.append((prepared.address, str(exc)))
+            return
+        self._complete(prepared.subscription_id, week, error=None)
         summary.sent += 1
 
     def _claim(
@@ -205,13 +244,47 @@ class Run:
             )
 
 
-def send_week(run: Run, on_progress: Callable[[int, int], None] | None = None) -> Summary:
+def send_week(
+    run: Run,
+    on_progress: Callable[[int, int], None] | None = None,
+    *,
+    prepare_ahead: int = 0,
+) -> Summary:
     """Deliver every due subscription's digest of the run's week. `on_progress(done,
-    total)` after each one."""
+    total)` after each one.
+
+    With `prepare_ahead` > 0, a second thread reads, builds and renders up to that many
+    digests ahead of the one being sent: while a message waits on the SMTP server and its
+    delivery rows on the database, the next one is being made. Deliveries are still
+    claimed, sent and completed one at a time, in order; the thread only reads, so a run
+    killed at any point leaves what a run without it would. It needs a session factory
+    whose sessions may live in another thread (an engine's, not one test connection's).
+    """
     summary = Summary()
     ids = run.subscriptions()
-    for done, subscription_id in enumerate(ids, start=1):
-        run.deliver(subscription_id, summary)
-        if on_progress is not None:
-            on_progress(done, len(ids))
+    if prepare_ahead <= 0:
+        for done, subscription_id in enumerate(ids, start=1):
+            run.deliver(subscription_id, summary)
+            if on_progress is not None:
+                on_progress(done, len(ids))
+        return summary
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maillage-digest-prepare")
+    try:
+        pending: deque[Future[Prepared | Outcome]] = deque()
+        upcoming = iter(ids)
+        for subscription_id in islice(upcoming, prepare_ahead + 1):
+            pending.append(pool.submit(run.prepare, subscription_id))
+        done = 0
+        while pending:
+            prepared = pending.popleft().result()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.submit(run.prepare, following))
+            run.dispatch(prepared, summary)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, len(ids))
+    finally:
+        # A failed or killed run: what was prepared ahead is dropped (nothing was claimed).
+        pool.shutdown(wait=True, cancel_futures=True)
     return summary

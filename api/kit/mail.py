@@ -9,15 +9,19 @@ outbox folder and their text is logged, so that links can be followed from the c
 
 from __future__ import annotations
 
+import binascii
 import logging
 import re
 import smtplib
 import ssl
 import textwrap
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.contentmanager import ContentManager
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +56,14 @@ def _fill(text: str, first: str = "", rest: str | None = None, width: int = 76) 
     """`text` as lines of `width` characters at most, the first one starting with `first`,
     the others with `rest` (`first` as spaces by default); a word longer than a line (a
     link) is never cut, nor a line broken where French puts a non-breaking space."""
+    # str(): the template may pass Markup or another object; the cache keys on plain text.
+    return _filled(str(text), first, rest, width)
+
+
+@lru_cache(maxsize=65536)
+def _filled(text: str, first: str, rest: str | None, width: int) -> str:
+    """`_fill`, remembered: a weekly run wraps the same call titles, funders and reasons in
+    hundreds of digests, and textwrap is slow."""
     return textwrap.fill(
         _french_spaces(text),
         width=width,
@@ -114,13 +126,27 @@ def compose(
     message["Message-ID"] = message_id or make_msgid(domain=sender_domain(settings))
     for name, value in (headers or {}).items():
         message[name] = value
-    message.set_content(body.text)
+    # The plain text quoted-printable (its source stays readable), encoded in C; the
+    # HTML (inline styles, tens of kilobytes for a digest) in base64, also encoded in C.
+    # The standard library's own quoted-printable goes character by character in Python:
+    # a weekly run composes thousands of these.
+    message.set_content(body.text, content_manager=_FAST_TEXT)
     if body.html is not None:
-        # Base64, which C encodes, rather than quoted-printable, which Python does line by
-        # line: a digest's HTML (inline styles) is tens of kilobytes, and a weekly run
-        # composes thousands of them. The plain text stays quoted-printable (readable).
         message.add_alternative(body.html, subtype="html", cte="base64")
     return message
+
+
+def _set_quoted_printable_text(message: EmailMessage, text: str, subtype: str = "plain") -> None:
+    """`text` as the message's text/`subtype` content, UTF-8, quoted-printable (RFC 2045
+    §6.7) by `binascii.b2a_qp`: lines of 76 characters at most (soft breaks), line ends
+    kept, trailing spaces encoded."""
+    message["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    message["Content-Transfer-Encoding"] = "quoted-printable"
+    message.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+
+
+_FAST_TEXT = ContentManager()
+_FAST_TEXT.add_set_handler(str, _set_quoted_printable_text)
 
 
 class Mailer(Protocol):
@@ -130,32 +156,54 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    """One SMTP connection per message (a digest run sends few enough)."""
+    """Sends through SMTP (STARTTLS, implicit TLS, or plain for a local relay).
 
-    def __init__(self, settings: Settings) -> None:
+    By default one connection per message: the web app sends few, from many threads.
+    With `keep_open` (a digest run: thousands of messages one after the other), one
+    connection carries every message until `close()`, saving a connection, a greeting,
+    a TLS handshake and a login per message; a connection the server closed while idle is
+    opened again, and any other error drops it (the next message opens a fresh one).
+    Thread-safe: sends through one kept connection take turns.
+    """
+
+    def __init__(self, settings: Settings, *, keep_open: bool = False) -> None:
         self.settings = settings
+        self.keep_open = keep_open
+        self._smtp: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         if s.smtp_security == "tls":
-            return smtplib.SMTP_SSL(
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                 s.smtp_host,
                 s.smtp_port,
                 timeout=s.smtp_timeout,
                 context=ssl.create_default_context(),
             )
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-        if s.smtp_security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        try:
+            if s.smtp_security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+        except BaseException:
+            _close_quietly(smtp)
+            raise
         return smtp
 
     def send(self, message: EmailMessage) -> None:
+        """Deliver one message. Raises MailError: `permanent` for a 5xx answer (or every
+        recipient refused with one), else temporary (4xx, connection, time-out)."""
         s = self.settings
         try:
-            with self._connect() as smtp:
-                if s.smtp_username:
-                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-                smtp.send_message(message)
+            if not self.keep_open:
+                with self._connect() as smtp:
+                    smtp.send_message(message)
+                return
+            with self._lock:
+                self._send_kept(message)
         except smtplib.SMTPResponseException as exc:
             raise MailError(
                 f"le serveur SMTP a répondu {exc.smtp_code} : {_text(exc.smtp_error)}",
@@ -169,6 +217,52 @@ class SmtpMailer:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise MailError(f"envoi impossible par {s.smtp_host}:{s.smtp_port} : {exc}") from exc
+
+    def _send_kept(self, message: EmailMessage) -> None:
+        """Send on the kept connection (the caller holds the lock)."""
+        reused = self._smtp is not None
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+            return
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            if not reused:
+                raise
+        except BaseException:
+            self._drop()
+            raise
+        # The server closed the kept connection while it was idle (servers time idle
+        # clients out): once more on a new one.
+        self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            _close_quietly(self._smtp)
+            self._smtp = None
+
+    def close(self) -> None:
+        """End the kept connection (QUIT), if any; sending again opens a new one."""
+        with self._lock:
+            if self._smtp is not None:
+                try:
+                    self._smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+                self._drop()
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.close()
+    except OSError:
+        pass
 
 
 def _text(raw: bytes | str) -> str:
@@ -205,8 +299,9 @@ class OutboxMailer:
         )
 
 
-def mailer_for(settings: Settings) -> Mailer:
-    """SMTP when a host is configured, else the outbox."""
+def mailer_for(settings: Settings, *, keep_open: bool = False) -> Mailer:
+    """SMTP when a host is configured (`keep_open`: one connection for many messages, to
+    close with `SmtpMailer.close`), else the outbox."""
     if settings.smtp_host:
-        return SmtpMailer(settings)
+        return SmtpMailer(settings, keep_open=keep_open)
     return OutboxMailer(settings.outbox)

@@ -340,11 +340,12 @@ def run_digest_bench(
                 finally:
                     building[0] += time.perf_counter() - t0
 
+            mailer = SmtpMailer(run_settings, keep_open=True)  # as `maillage digest send`
             run = Run(
                 factory=writes,
                 read_factory=factory,
                 settings=run_settings,
-                mailer=SmtpMailer(run_settings),
+                mailer=mailer,
                 week=current_week(),
                 build=timed_build,
             )
@@ -352,7 +353,8 @@ def run_digest_bench(
             with run_lock(engine):  # as `maillage digest send` runs
                 store_requirement_queries(factory, writes, matching, today_in_paris())
                 building[0] += time.perf_counter() - t0
-                summary = send_week(run)
+                summary = send_week(run, prepare_ahead=2)  # as `maillage digest send`
+                mailer.close()
             total = time.perf_counter() - t0
         received = smtp.received
         sample = list(fragments)[:40]

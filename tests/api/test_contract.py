@@ -151,9 +151,7 @@ def run_contract(app: FastAPI, bearer: Bearer, organisation_ids: list[int]) -> O
         {
             "seed": SEED,
             "dictionaries": {"known": {"values": organisation_ids}},
-            "parameters": {
-                "path.organisation_id": {"dictionary": "known", "probability": 0.7}
-            },
+            "parameters": {"path.organisation_id": {"dictionary": "known", "probability": 0.7}},
             "workers": 1,
             "headers": {"Authorization": f"Bearer {bearer.secret}"},
             "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},

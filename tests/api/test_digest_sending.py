@@ -21,7 +21,7 @@ from api.digest.lock import run_lock
 from api.digest.sending import Run, send_week
 from api.digest.weeks import IsoWeek
 from api.kit.errors import Conflict
-from api.kit.mail import Mailer, MailError, SmtpMailer
+from api.kit.mail import Mailer, MailError, Rendered, SmtpMailer, compose
 from api.kit.settings import Settings
 from models.digest import DigestDelivery, DigestSubscription
 from models.enums import DeliveryStatus, DigestFrequency
@@ -87,7 +87,8 @@ def run(factory: sessionmaker[Session], settings: Settings, mailer: Mailer | Non
     return Run(
         factory=factory,
         settings=settings,
-        mailer=mailer or SmtpMailer(settings),
+        # One connection for the run, as `maillage digest send` keeps it.
+        mailer=mailer or SmtpMailer(settings, keep_open=True),
         week=WEEK,
         build=builder,
         retry_wait=0,
@@ -209,6 +210,31 @@ class TestFailures:
         assert len(inbox.to("refusee@exemple.fr")) == 1
         assert all(d.status == DeliveryStatus.sent for d in deliveries(session).values())
 
+    def test_a_server_dropping_the_connection_mid_message_delays_only_that_message(
+        self, session: Session, factory: sessionmaker[Session], smtp: tuple[Inbox, Settings]
+    ) -> None:
+        inbox, settings = smtp
+        subscribe(session, "a@exemple.fr", "coupee@exemple.fr", "c@exemple.fr")
+        inbox.drop["coupee@exemple.fr"] = 1  # once: the retry goes through
+        summary = send_week(run(factory, settings))
+        assert (summary.sent, summary.failed) == (3, 0)
+        assert sorted(m["To"] for m in inbox.messages) == [
+            "a@exemple.fr",
+            "c@exemple.fr",
+            "coupee@exemple.fr",
+        ]
+        # Every time: that one fails (kept for the next run), the others go out.
+        subscribe(session, "toujours-coupee@exemple.fr", "d@exemple.fr")
+        inbox.drop["toujours-coupee@exemple.fr"] = 10
+        summary = send_week(run(factory, settings))
+        assert (summary.sent, summary.already, summary.failed) == (1, 3, 1)
+        assert summary.failures[0][0] == "toujours-coupee@exemple.fr"
+        assert len(inbox.to("d@exemple.fr")) == 1
+        assert inbox.to("toujours-coupee@exemple.fr") == []
+        inbox.drop.clear()
+        assert send_week(run(factory, settings)).sent == 1
+        assert len(inbox.to("toujours-coupee@exemple.fr")) == 1
+
     def test_a_run_killed_after_sending_repeats_only_that_message_under_its_message_id(
         self, session: Session, factory: sessionmaker[Session], smtp: tuple[Inbox, Settings]
     ) -> None:
@@ -230,6 +256,60 @@ class TestFailures:
         first, second = inbox.to("b@exemple.fr")
         assert first["Message-ID"] == second["Message-ID"]
         assert all(d.status == DeliveryStatus.sent for d in deliveries(session).values())
+
+
+class TestConnection:
+    def test_a_run_sends_every_digest_through_one_connection(
+        self, session: Session, factory: sessionmaker[Session], smtp: tuple[Inbox, Settings]
+    ) -> None:
+        inbox, settings = smtp
+        subscribe(session, *(f"membre-{i}@exemple.fr" for i in range(5)))
+        mailer = SmtpMailer(settings, keep_open=True)
+        assert send_week(run(factory, settings, mailer)).sent == 5
+        mailer.close()
+        assert len(inbox.messages) == 5
+        assert len(set(inbox.peers)) == 1
+
+    def test_a_refused_address_drops_the_connection_and_the_next_message_opens_one(
+        self, smtp: tuple[Inbox, Settings]
+    ) -> None:
+        inbox, settings = smtp
+        inbox.refuse.add("refusee@exemple.fr")
+        mailer = SmtpMailer(settings, keep_open=True)
+        mailer.send(_message(settings, "a@exemple.fr"))
+        with pytest.raises(MailError) as refused:
+            mailer.send(_message(settings, "refusee@exemple.fr"))
+        assert refused.value.permanent
+        mailer.send(_message(settings, "b@exemple.fr"))
+        mailer.close()
+        mailer.close()  # closing twice is harmless
+        assert [m["To"] for m in inbox.messages] == ["a@exemple.fr", "b@exemple.fr"]
+        assert len(set(inbox.peers)) == 2
+
+    def test_a_connection_the_server_closed_while_idle_is_opened_again(
+        self, smtp: tuple[Inbox, Settings]
+    ) -> None:
+        inbox, settings = smtp
+        mailer = SmtpMailer(settings, keep_open=True)
+        mailer.send(_message(settings, "a@exemple.fr"))
+        assert mailer._smtp is not None
+        mailer._smtp.sock.close()  # type: ignore[union-attr]  # as a server's idle time-out
+        mailer.send(_message(settings, "b@exemple.fr"))
+        mailer.close()
+        assert [m["To"] for m in inbox.messages] == ["a@exemple.fr", "b@exemple.fr"]
+
+    def test_without_keep_open_each_message_has_its_connection(
+        self, smtp: tuple[Inbox, Settings]
+    ) -> None:
+        inbox, settings = smtp
+        mailer = SmtpMailer(settings)
+        for address in ("a@exemple.fr", "b@exemple.fr"):
+            mailer.send(_message(settings, address))
+        assert len(set(inbox.peers)) == 2
+
+
+def _message(settings: Settings, to: str) -> EmailMessage:
+    return compose(settings, to=to, subject="Essai", body=Rendered(text="Bonjour.", html=None))
 
 
 def test_one_run_at_a_time(engine: object) -> None:

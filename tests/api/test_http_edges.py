@@ -29,7 +29,6 @@ ORGS = "/api/v1/organisations"
 JSON = {"content-type": "application/json"}
 
 
-
 def declared(app: FastAPI, method: str, path: str) -> set[str]:
     return set(app.openapi()["paths"][path][method]["responses"])
 

@@ -104,7 +104,6 @@ def mentions_ara(text: str) -> bool:
     return "auto rehabilitation" in fold(text) or re.search(r"\bARA\b", text) is not None
 
 
-
 @pytest.mark.slow
 class TestPartnerSuggestions(OnDemoNetwork):
     def test_landlord_gets_the_shared_gardens_association_and_why(
