@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.accounts.principal import Principal
 from api.kit.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from models import Account, ApiToken, Organisation
+from models import Account, ApiToken, Organisation, account_organisations
 from models.enums import AccountKind, AccountRole
 
 TOKEN_SCHEME = "mlg"
@@ -150,11 +150,20 @@ def authenticate(session: Session, raw: str) -> Principal:
     if parts is None:
         raise Unauthorized("Jeton d'accès mal formé : il commence par « mlg_ ».")
     prefix, secret = parts
-    token = session.scalar(
-        select(ApiToken)
+    # Plain rows, not ORM objects: every request with a token runs this.
+    token = session.execute(
+        select(
+            ApiToken.token_hash,
+            ApiToken.revoked_at,
+            ApiToken.expires_at,
+            Account.id,
+            Account.active,
+            Account.role,
+            Account.name,
+        )
+        .join(Account, Account.id == ApiToken.account_id)
         .where(ApiToken.prefix == prefix)
-        .options(selectinload(ApiToken.account).selectinload(Account.organisations))
-    )
+    ).first()
     # Compared even when no row matched, so that timing tells nothing about prefixes.
     expected = token.token_hash if token is not None else _digest("")
     if not hmac.compare_digest(expected, _digest(secret)) or token is None:
@@ -163,14 +172,18 @@ def authenticate(session: Session, raw: str) -> Principal:
         raise Unauthorized("Ce jeton d'accès a été révoqué.")
     if token.expires_at is not None and _aware(token.expires_at) <= datetime.now(UTC):
         raise Unauthorized("Ce jeton d'accès a expiré.")
-    account = token.account
-    if not account.active:
+    if not token.active:
         raise Unauthorized("Ce compte est désactivé.")
+    organisation_ids = session.scalars(
+        select(account_organisations.c.organisation_id).where(
+            account_organisations.c.account_id == token.id
+        )
+    ).all()
     return Principal(
-        account_id=account.id,
-        role=account.role,
-        organisation_ids=frozenset(o.id for o in account.organisations),
-        name=account.name,
+        account_id=token.id,
+        role=token.role,
+        organisation_ids=frozenset(organisation_ids),
+        name=token.name,
     )
 
 

@@ -153,7 +153,7 @@ class OpenCallsFit:
         everyone = np.ones(index.size, dtype=bool)
         if not rows or index.size == 0:
             return
-        scorer = matching.scorer(session, snapshot)
+        scorer = matching.scorer(session, snapshot, in_memory=True)
         dimension = int(snapshot.dimension)
         # Dense cosines computed exactly, as `fit.organisation_calls` computes each
         # organisation's own: every competency vector and every profile, read once.

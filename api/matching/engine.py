@@ -368,14 +368,14 @@ class MatchingEngine:
         dimension = int(self.encoder.dimension)
         numpy_scorer = None
         pg_memory = None
-        if session.get_bind().dialect.name == "sqlite":
+        if self._vectors_in_memory(session):
             numpy_scorer = self.numpy_scorer(
                 session,
                 index,
                 dimension,
                 previous=previous.numpy_scorer if previous else None,
             )
-        else:
+        elif session.get_bind().dialect.name != "sqlite":
             pg_memory = load_memory(session, self.space, index, dimension, self._pg_memory)
         calibration = self._calibrate(session, index, numpy_scorer, dimension)
         self._pg_memory = pg_memory
@@ -567,11 +567,23 @@ class MatchingEngine:
         self._refitting = threading.Thread(target=refit, name="maillage-index-refit", daemon=True)
         self._refitting.start()
 
-    def scorer(self, session: Session, snapshot: NetworkSnapshot) -> DenseScorer:
-        """What scores dense similarities on this snapshot: its vectors in memory (SQLite),
-        else PostgreSQL through the session (pgvector), with what it keeps in memory for
-        this snapshot."""
-        if snapshot.numpy_scorer is not None:
+    def _vectors_in_memory(self, session: Session) -> bool:
+        """Whether snapshots hold every vector in memory (a `NumpyDenseScorer`): always on
+        SQLite; on PostgreSQL for partner suggestions (`Settings.pg_partners_in_memory`)."""
+        return (
+            session.get_bind().dialect.name == "sqlite" or self.settings.pg_partners_in_memory
+        )
+
+    def scorer(
+        self, session: Session, snapshot: NetworkSnapshot, *, in_memory: bool = False
+    ) -> DenseScorer:
+        """What scores dense similarities on this snapshot: its vectors in memory (SQLite;
+        on PostgreSQL when the snapshot holds them and the caller asks `in_memory`: partner
+        suggestions, the digest's batch), else PostgreSQL through the session (pgvector),
+        with what it keeps in memory for this snapshot."""
+        if snapshot.numpy_scorer is not None and (
+            in_memory or session.get_bind().dialect.name == "sqlite"
+        ):
             return snapshot.numpy_scorer
         return PgDenseScorer(
             session,

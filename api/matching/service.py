@@ -115,7 +115,7 @@ def partners(
     snapshot = matching.snapshot(session)
     settings = matching.settings
     suggestions = snapshot.partners(
-        matching.scorer(session, snapshot),
+        matching.scorer(session, snapshot, in_memory=True),
         organisation_id,
         mode=mode.value,
         within=None if within == Within.any else within.value,

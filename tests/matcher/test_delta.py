@@ -217,7 +217,12 @@ class TestScorerDelta:
         orgs, statements, _ = _network(60, seed=6)
         before = NetworkIndex.build("s", orgs, statements)
         vectors, profiles = _vectors(orgs, statements)
-        options = {"exact_below": 10, "reduced_dimension": 4}
+        options = {
+            "exact_below": 10,
+            "reduced_dimension": 4,
+            "coarse_dimension": 2,
+            "coarse_pool": 6,
+        }
         scorer = NumpyDenseScorer(before, vectors, profiles, DIMENSION, **options)
         after_orgs, after, changes = _write(orgs, statements)
         delta = apply_changes(before, changes, refit=refit)
@@ -230,11 +235,13 @@ class TestScorerDelta:
         for kind in KINDS:
             np.testing.assert_array_equal(updated.matrix(kind), fresh.matrix(kind))
             if refit:
-                np.testing.assert_array_equal(
-                    updated.statements(queries, kind, None), fresh.statements(queries, kind, None)
-                )
+                for top_k in (None, 3):  # a search's first pass, and the coarse one
+                    np.testing.assert_array_equal(
+                        updated.statements(queries, kind, None, top_k),
+                        fresh.statements(queries, kind, None, top_k),
+                    )
             else:  # the first pass keeps its basis: the top-k may differ, not the vectors
-                basis, _ = scorer._reduced[kind]
+                basis = scorer._reduced[kind][0]
                 assert updated._reduced[kind][0] is basis
         ids = [s.id for s in after] + [999_999]
         np.testing.assert_array_equal(updated.statement_vectors(ids), fresh.statement_vectors(ids))
@@ -246,3 +253,47 @@ class TestScorerDelta:
             updated.profile_vectors(org_ids), fresh.profile_vectors(org_ids)
         )
         assert updated.vectors_by_text().keys() == fresh.vectors_by_text().keys()
+
+
+class TestFirstPass:
+    """The numpy scorer's first pass on a large table (here: above 10 statements)."""
+
+    def _scorers(self, pool: int) -> tuple[NumpyDenseScorer, NumpyDenseScorer, FloatMatrix]:
+        orgs, statements, _ = _network(60, seed=7)
+        index = NetworkIndex.build("s", orgs, statements)
+        vectors, profiles = _vectors(orgs, statements)
+        approximate = NumpyDenseScorer(
+            index,
+            vectors,
+            profiles,
+            DIMENSION,
+            exact_below=10,
+            reduced_dimension=4,
+            coarse_dimension=2,
+            coarse_pool=pool,
+        )
+        exact = NumpyDenseScorer(index, vectors, profiles, DIMENSION, exact_below=10**6)
+        queries = np.stack([_vector("q1"), _vector("q2"), _vector("q3")])
+        return approximate, exact, queries
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_pool_as_large_as_the_table_gives_the_exact_top_k(self, kind: str) -> None:
+        approximate, exact, queries = self._scorers(pool=10_000)
+        reference = exact.statements(queries, kind, None)
+        got = approximate.statements(queries, kind, None, 5)
+        for row in range(len(queries)):
+            kept = np.flatnonzero(np.isfinite(got[row]))
+            assert len(kept) == 5
+            best = np.sort(reference[row])[::-1][:5]
+            np.testing.assert_allclose(np.sort(got[row, kept])[::-1], best, rtol=1e-6)
+            # Exact cosines where kept, NaN elsewhere.
+            np.testing.assert_allclose(got[row, kept], reference[row, kept], rtol=1e-6)
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_narrow_pool_keeps_top_k_exact_cosines_of_its_candidates(self, kind: str) -> None:
+        approximate, exact, queries = self._scorers(pool=8)
+        reference = exact.statements(queries, kind, None)
+        got = approximate.statements(queries, kind, None, 5)
+        kept = np.isfinite(got)
+        assert (kept.sum(axis=1) == 5).all()
+        np.testing.assert_allclose(got[kept], reference[kept], rtol=1e-6)
