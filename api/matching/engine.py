@@ -570,9 +570,7 @@ class MatchingEngine:
     def _vectors_in_memory(self, session: Session) -> bool:
         """Whether snapshots hold every vector in memory (a `NumpyDenseScorer`): always on
         SQLite; on PostgreSQL for partner suggestions (`Settings.pg_partners_in_memory`)."""
-        return (
-            session.get_bind().dialect.name == "sqlite" or self.settings.pg_partners_in_memory
-        )
+        return session.get_bind().dialect.name == "sqlite" or self.settings.pg_partners_in_memory
 
     def scorer(
         self, session: Session, snapshot: NetworkSnapshot, *, in_memory: bool = False
