@@ -275,7 +275,7 @@ def _floor(factory: Any, matching: MatchingEngine, queries: int) -> list[float]:
     out: list[float] = []
     with factory() as session:
         snapshot = matching.snapshot(session)
-        if snapshot.numpy_scorer is not None:
+        if snapshot.numpy_scorer is not None and session.get_bind().dialect.name == "sqlite":
             matrix = snapshot.numpy_scorer.matrix("competency")
             k = min(10, len(matrix)) - 1
             for vector in vectors:
