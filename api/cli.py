@@ -198,7 +198,7 @@ def reindex() -> None:
     """Embed every statement, profile and call requirement the current model lacks."""
     from rich.progress import Progress
 
-    from api.matching.engine import reindex as run_reindex
+    from api.matching.texts import reindex as run_reindex
 
     settings = get_settings()
     engine = _engine(settings)

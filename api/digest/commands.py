@@ -15,7 +15,7 @@ from api.digest.sending import Run, send_week
 from api.digest.weeks import IsoWeek, current_week
 from api.kit.commands import console, database, err_console
 from api.kit.errors import AppError
-from api.kit.mail import SmtpMailer, mailer_for
+from api.kit.mail import mailer_for
 from api.kit.settings import get_settings
 from api.matching.engine import MatchingEngine
 from models.db import for_writes, make_session_factory
@@ -78,8 +78,7 @@ def send(
         err_console.print(f"[red]Erreur :[/red] {exc.message}")
         raise typer.Exit(1) from exc
     finally:
-        if isinstance(mailer, SmtpMailer):
-            mailer.close()
+        mailer.close()
         engine.dispose()
     verb = "écrits" if dry_run else "envoyés"
     console.print(

@@ -49,7 +49,8 @@ from api.imports.schemas import (
 )
 from api.kit.deps import Reader
 from api.kit.errors import AppError, Forbidden
-from api.matching.engine import MatchingEngine, organisation_texts
+from api.matching.engine import MatchingEngine
+from api.matching.texts import organisation_texts
 from api.organisations import repository
 from api.organisations import service as organisation_service
 from api.territories.service import resolve_ref

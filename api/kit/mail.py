@@ -154,6 +154,10 @@ class Mailer(Protocol):
         """Deliver one message. Raises MailError."""
         ...
 
+    def close(self) -> None:
+        """Release what sending holds (a kept SMTP connection); sending again is allowed."""
+        ...
+
 
 class SmtpMailer:
     """Sends through SMTP (STARTTLS, implicit TLS, or plain for a local relay).
@@ -279,6 +283,9 @@ class OutboxMailer:
     def path_of(self, message: EmailMessage) -> Path:
         ident = str(message["Message-ID"]).strip("<>").replace("/", "_").replace("@", "_at_")
         return self.folder / f"{ident}.eml"
+
+    def close(self) -> None:
+        """Nothing is held between messages."""
 
     def send(self, message: EmailMessage) -> None:
         try:

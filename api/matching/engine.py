@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import Engine, Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching.pgvector import PgDenseScorer, PgMemory, load_memory
@@ -26,20 +26,20 @@ from api.matching.repository import (
     read_network,
     vectors_query,
 )
+from api.matching.texts import ENCODING_ROLE, ROLES, organisation_texts
 from matcher.calibration import Calibration, fit_from_sample
 from matcher.delta import Changes, refit_due
 from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
-from matcher.index import PROFILE, REQUIREMENT, REQUIREMENT_QUERY, IntArray, NetworkIndex
+from matcher.index import PROFILE, IntArray, NetworkIndex
 from matcher.snapshot import NetworkSnapshot
-from matcher.text import NORMALISATION_VERSION, content_hash, normalise_for_matching
+from matcher.text import NORMALISATION_VERSION, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
     Embedding,
     Organisation,
     Statement,
 )
-from models.enums import StatementKind, Visibility
 from models.matching import hnsw_index_ddl, hnsw_index_name
 
 log = logging.getLogger(__name__)
@@ -47,20 +47,6 @@ log = logging.getLogger(__name__)
 # A delta reads every changed organisation by id: up to this many, or more on a large
 # network (`Settings.index_delta_max_share`), before a build from the whole database pays.
 DELTA_MIN_ORGANISATIONS = 50
-
-ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)
-# How each stored role is read by a retrieval-trained encoder: a need looks for something
-# (as a search does), the others answer. Peer mode compares like with like (needs with
-# needs, competencies with competencies), so it needs nothing more.
-ENCODING_ROLE: dict[str, Role] = {
-    StatementKind.need.value: QUERY,
-    StatementKind.competency.value: PASSAGE,
-    PROFILE: PASSAGE,
-    REQUIREMENT: PASSAGE,
-    # Read by content hash only (`api.calls.requirement_queries`): no HNSW index, so not
-    # among ROLES.
-    REQUIREMENT_QUERY: QUERY,
-}
 
 
 def dense_encoder(model: str) -> Encoder:
@@ -73,27 +59,6 @@ def _thesaurus(path: str) -> Thesaurus:
     from pathlib import Path
 
     return Thesaurus.from_file(Path(path))
-
-
-def profile_text(org: Organisation) -> str:
-    """What an organisation's profile embedding reads: its description and competencies."""
-    parts = [org.description or ""]
-    parts += [
-        s.text
-        for s in org.statements
-        if s.kind == StatementKind.competency and s.visibility == Visibility.network
-    ]
-    return "\n".join(p for p in parts if p.strip())
-
-
-def organisation_texts(org: Organisation) -> dict[tuple[str, str], str]:
-    """The texts an organisation's embeddings read, keyed by (role, content hash): its
-    statements and its profile. Reads no database (the organisation may be new)."""
-    texts = {(s.kind.value, s.content_hash): s.text for s in org.statements}
-    profile = profile_text(org)
-    if profile:
-        texts[(PROFILE, content_hash(profile))] = profile
-    return texts
 
 
 class MatchingEngine:
@@ -624,32 +589,3 @@ def _insert_ignoring_duplicates(session: Session) -> Insert:
     if session.get_bind().dialect.name == "sqlite":
         return sqlite.insert(Embedding).on_conflict_do_nothing(index_elements=key)
     return postgresql.insert(Embedding).on_conflict_do_nothing(index_elements=key)
-
-
-def reindex(
-    session: Session,
-    matching: MatchingEngine,
-    *,
-    progress: Callable[[int], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Embed every statement, profile and call requirement this space lacks. Returns
-    (texts, newly embedded); `on_total` hears how many are to be embedded, before the work."""
-    from models import CallRequirement
-
-    texts: dict[tuple[str, str], str] = {}
-    for org in session.scalars(select(Organisation).options(selectinload(Organisation.statements))):
-        for statement in org.statements:
-            texts.setdefault((statement.kind.value, statement.content_hash), statement.text)
-        profile = profile_text(org)
-        new_hash = content_hash(profile) if profile else None
-        if org.profile_hash != new_hash:
-            org.profile_hash = new_hash
-        if new_hash:
-            texts.setdefault((PROFILE, new_hash), profile)
-    for requirement in session.scalars(select(CallRequirement)):
-        texts.setdefault((REQUIREMENT, requirement.content_hash), requirement.text)
-        texts.setdefault((REQUIREMENT_QUERY, requirement.content_hash), requirement.text)
-    done = matching.ensure_embeddings(session, texts, progress=progress, on_missing=on_total)
-    bump_version(session, None)  # every text may have a new vector
-    return len(texts), done

@@ -24,7 +24,8 @@ from api.kit.deps import Reader, take_turn
 from api.kit.errors import Conflict, Forbidden, NotFound
 from api.kit.pagination import decode_cursor, encode_cursor, key_datetime, key_id, key_text
 from api.kit.pagination import scope_of as pagination_scope
-from api.matching.engine import MatchingEngine, organisation_texts
+from api.matching.engine import MatchingEngine
+from api.matching.texts import organisation_texts
 from api.organisations import repository
 from api.organisations.schemas import (
     ContactIn,

@@ -353,8 +353,10 @@ def run_digest_bench(
             with run_lock(engine):  # as `maillage digest send` runs
                 store_requirement_queries(factory, writes, matching, today_in_paris())
                 building[0] += time.perf_counter() - t0
-                summary = send_week(run, prepare_ahead=2)  # as `maillage digest send`
-                mailer.close()
+                try:
+                    summary = send_week(run, prepare_ahead=2)  # as `maillage digest send`
+                finally:
+                    mailer.close()
             total = time.perf_counter() - t0
         received = smtp.received
         sample = list(fragments)[:40]

@@ -18,7 +18,8 @@ from api.calls.schemas import CallIn
 from api.calls.service import upsert_fixture_call
 from api.kit.errors import InvalidInput
 from api.kit.settings import Settings
-from api.matching.engine import MatchingEngine, reindex
+from api.matching.engine import MatchingEngine
+from api.matching.texts import reindex
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import upsert_fixture_organisation
 from api.territories import referential

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
-from api.matching.engine import MatchingEngine, reindex
+from api.matching.engine import MatchingEngine
 from api.matching.schemas import PartnerMode, Within
 from api.matching.service import partners, search
+from api.matching.texts import reindex
 from api.tools.demo import ensure_territories, load_organisations
 from matcher.encoders import (
     E5_SMALL,

@@ -176,7 +176,7 @@ def run_calls_evaluation(settings: Settings, *, alternatives: int = 3) -> CallsR
 
     from api.accounts.service import create_account, issue_token
     from api.app import create_app
-    from api.matching.engine import reindex
+    from api.matching.texts import reindex
     from api.territories.referential import REFERENTIAL_FILE
     from api.tools.demo import ensure_territories, load_organisations
     from models import Organisation, migrate

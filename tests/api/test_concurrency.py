@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching import engine as matching_module
-from api.matching.engine import ROLES, MatchingEngine, _insert_ignoring_duplicates
+from api.matching.engine import MatchingEngine, _insert_ignoring_duplicates
+from api.matching.texts import ROLES
 from api.organisations.schemas import OrganisationIn
 from api.organisations.service import create_organisation
 from matcher.text import content_hash

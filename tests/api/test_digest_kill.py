@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from api.digest.lock import DIGEST_LOCK_KEY
 from api.digest.weeks import current_week
 from api.kit.settings import REPO_ROOT, Settings
-from api.matching.engine import MatchingEngine, reindex
+from api.matching.engine import MatchingEngine
+from api.matching.texts import reindex
 from api.tools.demo import ensure_territories
 from matcher.text import content_hash
 from models import Call, CallRequirement, migrate

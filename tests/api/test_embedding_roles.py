@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching import engine as matching_service
-from api.matching.engine import PROFILE, REQUIREMENT, MatchingEngine, reindex
+from api.matching.engine import MatchingEngine
 from api.matching.service import search
+from api.matching.texts import reindex
 from matcher.encoders import PASSAGE, QUERY
+from matcher.index import PROFILE, REQUIREMENT
 from matcher.text import content_hash, fold
 from models import Embedding
 from tests.factories import make_organisation

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching import engine as matching_engine
-from api.matching.engine import reindex
+from api.matching.texts import reindex
 from models import Call, CallInterest, Consortium, Organisation
 from models.enums import AccountRole
 from tests.api.test_call_fit import make_call

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching import engine as matching_engine
-from api.matching.engine import reindex
+from api.matching.texts import reindex
 from models import Dismissal, Organisation, Statement
 from models.enums import AccountRole, StatementKind
 from tests.factories import make_organisation
