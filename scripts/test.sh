@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every check: lint, types, then the whole test suite once on SQLite and once on
-# PostgreSQL (with pgvector). Extra arguments go to pytest.
+# PostgreSQL (with pgvector); each suite ends with its 15 slowest tests. Extra arguments
+# go to pytest.
 #   scripts/test.sh
 #   MAILLAGE_TEST_POSTGRES_URL=postgresql+psycopg://user@host/db scripts/test.sh
 #   MAILLAGE_TEST_SERIAL=1 scripts/test.sh     # one database after the other, output live
@@ -24,7 +25,7 @@ run_suite() {
     local name=$1
     shift
     MAILLAGE_TEST_ARTIFACTS="${MAILLAGE_TEST_ARTIFACTS_ROOT:-test-artifacts}/$name" \
-        "$@" "$PY" -m pytest "${PYTEST_ARGS[@]}"
+        "$@" "$PY" -m pytest --durations=15 "${PYTEST_ARGS[@]}"
     local rc=$?
     if [ $rc -eq 5 ]; then
         if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
