@@ -308,17 +308,45 @@ def eval_command(
                 seconds,
             )
 
+    hurried_table = Table("méthode", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
+
+    def show_hurried(result: MethodResult) -> None:
+        s = result.scores
+        console.print(
+            f"saisie à la hâte {result.method.name:<17} nDCG@10 {s.ndcg10:.3f}  "
+            f"Recall@5 {s.recall5:.3f}  MRR {s.mrr:.3f}  ({s.queries} requêtes)",
+            soft_wrap=True,
+        )
+        hurried_table.add_row(
+            result.method.name,
+            f"{s.ndcg10:.3f}",
+            f"{s.recall5:.3f}",
+            f"{s.mrr:.3f}",
+            str(s.queries),
+            f"{result.seconds:.1f} s",
+        )
+
     console.print(
         f"Modèle réglé : {settings.model} ; seuil de score : {settings.search_min_score} ; "
         f"méthodes sans préfixe : {settings.model} (« default » : ce que sert l'API)"
     )
     methods = all_methods(settings.model)
     run_evaluation(
-        settings, methods=methods, limit=limit, on_method=show, on_partners=show_partners
+        settings,
+        methods=methods,
+        limit=limit,
+        on_method=show,
+        on_partners=show_partners,
+        on_hurried=show_hurried,
     )
     console.print(table)
     console.print("Suggestions de partenaires (complémentaires) contre la recherche fusionnée :")
     console.print(partner_table)
+    console.print(
+        "Recherche, les mêmes requêtes tapées à la hâte (minuscules sans accents, sigles, "
+        "une faute de frappe dans un mot long sur cinq) :"
+    )
+    console.print(hurried_table)
 
     # What each encoder costs: loading its weights, one search, statements in batches
     # (its cache off). Wall-clock figures: the machine's load average is printed with them.

@@ -28,6 +28,7 @@ from matcher.index import (
     StatementTable,
     take_rows,
 )
+from matcher.spelling import word_counts
 
 # Refit the statistics once the statements and organisations changed since the last fit
 # pass this share of the network (a few writes on a small network, about a hundred single
@@ -297,6 +298,31 @@ def apply_changes(
             )
             need_words = take_rows(index.need_words, fresh_need_words, sources["need"])
 
+    # Word counts: the touched organisations' previous texts out, their current ones in.
+    vocabulary = index.vocabulary.copy()
+    gone = word_counts(
+        [
+            table.texts[r]
+            for table in index.tables.values()
+            for r in np.flatnonzero(~keep_org[table.org_pos]).tolist()
+        ]
+        + [
+            description
+            for p in np.flatnonzero(~keep_org).tolist()
+            if (description := index.organisations[p].description)
+        ]
+    )
+    vocabulary.subtract(gone)
+    for word in gone:
+        if vocabulary[word] <= 0:
+            del vocabulary[word]
+    vocabulary.update(
+        word_counts(
+            [s.text for rows in rows_by_kind.values() for s in rows]
+            + [o.description for o in fresh if o.description]
+        )
+    )
+
     new_index = NetworkIndex(
         space=index.space,
         organisations=organisations,
@@ -309,6 +335,7 @@ def apply_changes(
         statement_stems=stems,
         profile_tokens=documents,
         changed_since_fit=0 if refit else drift,
+        vocabulary=vocabulary,
     )
     return Delta(
         index=new_index,

@@ -1,10 +1,16 @@
-"""Ranking metrics for graded relevance: nDCG@k, Recall@k, MRR."""
+"""Ranking metrics for graded relevance (nDCG@k, Recall@k, MRR), and the hurried form of a
+query the evaluation also scores."""
 
 from __future__ import annotations
 
 import math
+import random
+import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from matcher.text import strip_accents
 
 
 def dcg(gains: Sequence[float], *, linear: bool = False) -> float:
@@ -100,3 +106,54 @@ def merge_rankings(scored: Sequence[Sequence[tuple[str, float]]], k: int = 10) -
         for item, score in ranking:
             best[item] = max(best.get(item, float("-inf")), score)
     return sorted(best, key=lambda item: (-best[item], item))[:k]
+
+
+_LONG_WORD = re.compile(r"[a-z]{7,}")
+
+
+def hurried(
+    text: str,
+    acronyms: Mapping[str, str] = {},  # noqa: B006  (read only)
+    *,
+    typo_rate: float = 0.2,
+    seed: int = 0,
+) -> str:
+    """`text` as typed in a hurry into a form, for measuring how matching stands up to it.
+
+    In order: lower case and no accents (`strip_accents`); each spelled-out form of
+    `acronyms` (acronym → its expansion, as in the thesaurus; only acronyms of two capitals
+    or more) replaced by the acronym in lower case, longest expansions first; the final
+    full stop dropped; then, in each word of seven letters or more with probability
+    `typo_rate`, one typo at an inner position: two neighbouring letters swapped, one
+    letter dropped or one doubled.
+
+    Deterministic: the draw is seeded by the CRC-32 of `text` and `seed`, so a query gets
+    the same hurried form on every run and machine. Typing mistakes of this kind (swaps,
+    omissions, doublings) are the ones Damerau (1964) counted in misspellings."""
+    out = strip_accents(text).lower().replace("\u2019", "'")
+    contractions = sorted(
+        (
+            (strip_accents(expansion).lower(), acronym.lower())
+            for acronym, expansion in acronyms.items()
+            if len(acronym) >= 2 and acronym.isupper()
+        ),
+        key=lambda pair: -len(pair[0]),
+    )
+    for expansion, acronym in contractions:
+        out = re.sub(rf"(?<![\w-]){re.escape(expansion)}(?![\w-])", acronym, out)
+    out = out.rstrip().rstrip(".").rstrip()
+    rng = random.Random(zlib.crc32(text.encode("utf-8")) ^ seed)
+
+    def typo(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if rng.random() >= typo_rate:
+            return word
+        i = rng.randrange(1, len(word) - 2)
+        kind = rng.randrange(3)
+        if kind == 0:
+            return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        if kind == 1:
+            return word[:i] + word[i + 1 :]
+        return word[:i] + word[i] + word[i:]
+
+    return _LONG_WORD.sub(typo, out)

@@ -4,6 +4,7 @@ word-stem vectors, built from plain records. Dense vectors live with the scorers
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from scipy import sparse
 
 from matcher.encoders import LexicalEncoder, WordEncoder, word_stems
 from matcher.scoring import group_rows, group_starts
+from matcher.spelling import word_counts
 from matcher.territory import Place
 
 if TYPE_CHECKING:
@@ -235,6 +237,9 @@ class NetworkIndex:
     # Statements and organisations added, removed or replaced since the lexical idf, the
     # word-stem weights (and the caller's calibration) were last fitted: see matcher.delta.
     changed_since_fit: int = 0
+    # How often each folded word occurs in the statements and descriptions: what a
+    # misspelt query word is corrected towards (`matcher.spelling`).
+    vocabulary: Counter[str] = field(default_factory=Counter)
     profile_words_t: Any = field(init=False)  # transposed: a query walks postings only
     org_ids: IntArray = field(init=False)
     _org_order: IntArray = field(init=False)
@@ -366,6 +371,9 @@ class NetworkIndex:
             need_words=words.transform_tokens(need_stems) if need_stems else None,
             statement_stems=statement_stems,
             profile_tokens=documents,
+            vocabulary=word_counts(
+                [s.text for s in kept] + [o.description for o in orgs if o.description]
+            ),
         )
 
     def with_changes(self, changes: Changes, **options: Any) -> Delta:

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="Changes touching more than this share of the organisations (and more "
         "than 50) since the index's version rebuild it from the whole database.",
     )
+    spelling: bool = Field(
+        default=True,
+        description="Search corrects the misspelt words of a query (neither French nor in "
+        "the network's statements) towards the network's words: see matcher.spelling.",
+    )
     pg_partners_in_memory: bool = Field(
         default=True,
         description="On PostgreSQL, partner suggestions read the network's vectors held in "

@@ -33,6 +33,7 @@ from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
 from matcher.index import PROFILE, IntArray, NetworkIndex
 from matcher.snapshot import NetworkSnapshot
+from matcher.spelling import Speller, french_speller
 from matcher.text import NORMALISATION_VERSION, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
@@ -97,12 +98,26 @@ class MatchingEngine:
         self._pg_memory: PgMemory | None = None
         self._memory_lock = threading.Lock()
         self._indexed_spaces: set[str] = set()
+        self._speller: Speller | None = None
 
     # --- writing -------------------------------------------------------------------
 
     def normalise(self, text_: str) -> str:
         """The text as every signal reads it: case, dots in acronyms and typography aside."""
         return self.thesaurus.normalise(text_) if self.thesaurus else normalise_for_matching(text_)
+
+    def correct_spelling(self, query: str, snapshot: NetworkSnapshot) -> str:
+        """`query` with its misspelt words corrected towards the snapshot's words
+        (`matcher.spelling`; the thesaurus's acronyms and the referential's place names are
+        never corrected), or as written when the `spelling` setting is off."""
+        if not self.settings.spelling:
+            return query
+        if self._speller is None:  # read once (0.2 s); two threads may both read it
+            speller = french_speller()
+            self._speller = (
+                speller.with_known(self.thesaurus.acronyms) if self.thesaurus else speller
+            )
+        return self._speller.correct(query, snapshot.index.vocabulary)
 
     def expand(self, text_: str) -> str:
         """The text normalised, then read through the thesaurus: what the dense encoder,

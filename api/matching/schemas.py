@@ -98,6 +98,12 @@ class SearchHitOut(BaseModel):
 
 class SearchPage(BaseModel):
     query: str
+    read_as: str | None = Field(
+        default=None,
+        description="The query as searched when some of its words were taken for typing "
+        'mistakes and corrected ("acceuil" read as "accueil"); null when it was '
+        "searched as written.",
+    )
     territory: TerritoryBrief | None
     items: list[SearchHitOut]
 

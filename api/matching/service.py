@@ -56,7 +56,8 @@ def search(
         )
     place = territory_service.places_of(session, [target])[target.id] if target else None
     snapshot = matching.snapshot(session)
-    expanded = matching.expand(query)
+    read_as = matching.correct_spelling(query, snapshot)
+    expanded = matching.expand(read_as)
     vector = matching.encode([expanded], role=QUERY, expanded=True)
     hits = snapshot.search(
         matching.scorer(session, snapshot),
@@ -74,6 +75,7 @@ def search(
     orgs = repository.organisations_to_show(session, [h.organisation_id for h in hits])
     return SearchPage(
         query=query,
+        read_as=read_as if read_as != query else None,
         territory=territory_service.brief(target) if target else None,
         items=[
             SearchHitOut(

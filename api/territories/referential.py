@@ -9,12 +9,14 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from matcher.spelling import word_counts
 from matcher.text import fold_place_name
 from models import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
 from models.enums import TerritoryLevel
@@ -49,6 +51,22 @@ def file_version(path: Path) -> str:
             "revision": int(revision.group(1)) if revision else 1,
         }
     )
+
+
+@lru_cache(maxsize=2)
+def place_name_words(path: Path) -> frozenset[str]:
+    """Every word of the referential's place names (régions, départements, EPCI, communes
+    with their arrondissements and former communes), folded (`matcher.text.fold`): what a
+    search leaves as written rather than take "Berre" or "Trets" for a typo."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)
+    names = [
+        row[1]
+        for part in ("regions", "departements", "epci", "communes", "arrondissements", "former")
+        for row in data.get(part, [])
+        if isinstance(row[1], str)
+    ]
+    return frozenset(word_counts(names))
 
 
 def referential_is_current(session: Session, path: Path) -> bool:

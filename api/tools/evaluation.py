@@ -29,7 +29,8 @@ from matcher.encoders import (
     make_encoder,
     parse_blend,
 )
-from matcher.evaluation import Scores, evaluate, merge_rankings, partner_judgements
+from matcher.evaluation import Scores, evaluate, hurried, merge_rankings, partner_judgements
+from matcher.thesaurus import Thesaurus
 from models import Organisation, Statement, migrate
 from models.db import make_engine, make_session_factory
 from models.enums import StatementKind
@@ -144,6 +145,16 @@ class PartnerResult:
     seconds: float
 
 
+def hurried_queries(settings: Settings, queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queries as typed in a hurry (`matcher.evaluation.hurried`: no accents or
+    capitals, spelled-out forms of the configured thesaurus's acronyms contracted, typos),
+    the same judgements. The thesaurus that contracts them is the one that expands them
+    back: its figure measures typos, case and accents more than acronyms it lacks."""
+    path = settings.thesaurus_path
+    acronyms = Thesaurus.from_file(path).acronyms if path and path.exists() else {}
+    return [{**q, "text": hurried(q["text"], acronyms)} for q in queries]
+
+
 def run_evaluation(
     settings: Settings,
     *,
@@ -151,20 +162,23 @@ def run_evaluation(
     limit: int = 10,
     on_method: Callable[[MethodResult], None] | None = None,
     on_partners: Callable[[PartnerResult], None] | None = None,
+    on_hurried: Callable[[MethodResult], None] | None = None,
     partners_of: tuple[str, ...] | None = None,
 ) -> list[MethodResult]:
     """Load the evaluation organisations into a scratch SQLite database, then rank the
     organisations for every query with each method, exactly as the search API does.
 
-    `methods` defaults to `all_methods(settings.model)`; partner suggestions are scored
-    for the methods named in `partners_of` (default: `partner_methods(settings.model)`),
-    each with its own encoder (the configured one for unprefixed methods)."""
+    `methods` defaults to `all_methods(settings.model)`; partner suggestions, and search
+    with the queries typed in a hurry (`hurried_queries`), are scored for the methods named
+    in `partners_of` (default: `partner_methods(settings.model)`), each with its own
+    encoder (the configured one for unprefixed methods)."""
     if methods is None:
         methods = all_methods(settings.model)
     if partners_of is None:
         partners_of = partner_methods(settings.model)
     eval_dir = settings.fixtures_dir / "eval"
     queries = json.loads((eval_dir / "queries.json").read_text(encoding="utf-8"))
+    hurried_set = hurried_queries(settings, queries) if on_hurried else []
     results = []
     with tempfile.TemporaryDirectory(prefix="maillage-eval-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.sqlite3'}")
@@ -187,26 +201,44 @@ def run_evaluation(
             matching = MatchingEngine(method_settings)
             with factory() as session, session.begin():
                 reindex(session, matching)
-            start = time.perf_counter()
-            with factory() as session, session.begin():
-                slugs = _slugs(session)
-                rankings = [
-                    [
-                        slugs[h.organisation.id]
-                        for h in search(session, matching, q["text"], None, limit).items
-                    ]
-                    for q in queries
-                ]
-            scores = evaluate(rankings, [q["relevant"] for q in queries])
-            result = MethodResult(method, scores, time.perf_counter() - start)
+            result = _search_result(factory, matching, method, queries, limit)
             results.append(result)
             if on_method:
                 on_method(result)
+            if on_hurried and method.name in partners_of:
+                on_hurried(_search_result(factory, matching, method, hurried_set, limit))
             if on_partners and method.name in partners_of:
                 with factory() as session, session.begin():
                     on_partners(evaluate_partners(session, matching, method, queries, limit))
         engine.dispose()
     return results
+
+
+def _search_result(
+    factory: Callable[[], Session],
+    matching: MatchingEngine,
+    method: Method,
+    queries: list[dict[str, Any]],
+    limit: int,
+) -> MethodResult:
+    """Every query searched as the API does, its asker left out (the API leaves it out
+    only of a query that is exactly one of its needs), scored against its judgements."""
+    start = time.perf_counter()
+    with factory() as session, session.begin():
+        slugs = _slugs(session)
+        rankings = [
+            [
+                slug
+                for slug in (
+                    slugs[h.organisation.id]
+                    for h in search(session, matching, q["text"], None, limit + 1).items
+                )
+                if slug != q.get("asker")
+            ][:limit]
+            for q in queries
+        ]
+    scores = evaluate(rankings, [q["relevant"] for q in queries])
+    return MethodResult(method, scores, time.perf_counter() - start)
 
 
 def evaluate_partners(

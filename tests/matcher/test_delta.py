@@ -107,6 +107,7 @@ def _assert_same_rows(a: NetworkIndex, b: NetworkIndex) -> None:
         assert x.groups.tolist() == y.groups.tolist()
         assert x.starts.tolist() == y.starts.tolist()
     assert a.profile_tokens == b.profile_tokens
+    assert dict(a.vocabulary) == dict(b.vocabulary)  # no word left at a count of zero
 
 
 class TestIndexDelta:

@@ -12,6 +12,7 @@ from matcher.calibration import Calibration, fit_calibration, fit_from_sample
 from matcher.evaluation import (
     Scores,
     evaluate,
+    hurried,
     merge_rankings,
     ndcg_at_k,
     partner_judgements,
@@ -450,3 +451,38 @@ class TestPartnerEvaluation:
     def test_merged_search_keeps_each_item_at_its_best_score(self) -> None:
         merged = merge_rankings([[("x", 0.9), ("y", 0.2)], [("y", 0.95), ("z", 0.1)]], k=2)
         assert merged == ["y", "x"]
+
+
+class TestHurriedQueries:
+    ACRONYMS = {
+        "QPV": "quartier prioritaire de la politique de la ville",
+        "PV": "procès-verbal",
+        "Anah": "agence nationale de l'habitat",
+    }
+
+    def test_no_accents_no_capitals_no_final_full_stop(self) -> None:
+        assert hurried("Réparer l’Éclairage.", typo_rate=0) == "reparer l'eclairage"
+
+    def test_spelled_out_forms_become_lower_case_acronyms_longest_first(self) -> None:
+        text = "Un Quartier prioritaire de la Politique de la Ville et un procès-verbal"
+        assert hurried(text, self.ACRONYMS, typo_rate=0) == "un qpv et un pv"
+        # A mixed-case spelling ("Anah") is a name, not an acronym people type in a hurry.
+        assert hurried("l'agence nationale de l'habitat", self.ACRONYMS, typo_rate=0) == (
+            "l'agence nationale de l'habitat"
+        )
+
+    def test_a_typo_is_one_edit_inside_a_long_word_and_repeats_on_every_run(self) -> None:
+        text = "accompagnement renforcé des locataires vieillissants dans leurs logements"
+        typed = hurried(text, typo_rate=1)
+        assert typed == hurried(text, typo_rate=1)
+        for before, after in zip(hurried(text, typo_rate=0).split(), typed.split(), strict=True):
+            if len(before) < 7:
+                assert after == before
+                continue
+            inner = {
+                before[:i] + before[i + 1] + before[i] + before[i + 2 :]  # swapped
+                for i in range(1, len(before) - 2)
+            }
+            inner |= {before[:i] + before[i + 1 :] for i in range(1, len(before) - 2)}  # dropped
+            inner |= {before[:i] + before[i] + before[i:] for i in range(1, len(before) - 2)}
+            assert after in inner, (before, after)

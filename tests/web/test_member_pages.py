@@ -245,6 +245,13 @@ class TestSearch:
             page = member.get("/espace/recherche", params={"q": "jardins", "territoire": place})
             assert page.status_code == 200, (place, text(page))
 
+    def test_a_misspelt_search_says_how_it_was_read(
+        self, member: TestClient, gardeners: Organisation
+    ) -> None:
+        page = text(member.get("/espace/recherche", params={"q": "jradins"}))
+        assert "Recherche lue comme « jardins »" in page
+        assert "lue comme" not in text(member.get("/espace/recherche", params={"q": "jardins"}))
+
     @pytest.mark.parametrize(
         ("params", "field"),
         [

@@ -1,0 +1,63 @@
+"""Search reads a query typed in a hurry as the one meant, through the HTTP API with the
+real model on the demo network: typing mistakes are corrected towards the network's words,
+the page says how the query was read, and a query without mistakes is searched as written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from matcher.evaluation import hurried
+from tests.api.test_search import SEARCH, OnDemoNetwork, demo_connection, search_slugs
+from tests.conftest import FIXTURES
+
+__all__ = ["demo_connection"]  # the class-scoped demo network, shared with test_search
+
+NEEDS = [
+    s["text"]
+    for r in json.loads((FIXTURES / "demo" / "organisations.json").read_text("utf-8"))
+    for s in r["statements"]
+    if s["kind"] == "need"
+]
+
+
+@pytest.mark.slow
+class TestTypingMistakes(OnDemoNetwork):
+    def test_a_misspelt_query_finds_what_the_right_one_finds_and_says_how_it_read_it(
+        self, client: TestClient, session: Session
+    ) -> None:
+        right = "un lieu d'accueil pour les locataires dans nos résidences"
+        typed = "un lieu d'acceuil pour les locatires dans nos residnces"
+        response = client.get(SEARCH, params={"q": typed})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["query"] == typed
+        assert page["read_as"] == "un lieu d'accueil pour les locataires dans nos residences"
+        assert search_slugs(client, session, q=typed) == search_slugs(
+            client, session, q=page["read_as"]
+        )
+        assert (
+            search_slugs(client, session, q=typed)[:3] == search_slugs(client, session, q=right)[:3]
+        )
+
+    def test_no_demo_need_is_read_otherwise_as_written_or_typed_without_accents(
+        self, client: TestClient
+    ) -> None:
+        for need in NEEDS[:12]:
+            for written in (need, hurried(need, typo_rate=0)):
+                response = client.get(SEARCH, params={"q": written})
+                assert response.status_code == 200, response.text
+                assert response.json()["read_as"] is None, written
+
+    def test_demo_needs_with_typos_mostly_find_the_same_first_organisation(
+        self, client: TestClient, session: Session
+    ) -> None:
+        same = 0
+        for need in NEEDS[:12]:
+            clean = search_slugs(client, session, q=hurried(need, typo_rate=0))
+            typed = search_slugs(client, session, q=hurried(need, typo_rate=1))
+            same += bool(clean) and typed[:1] == clean[:1]
+        assert same >= 10, same

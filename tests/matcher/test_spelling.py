@@ -1,0 +1,120 @@
+"""Misspelt query words, corrected towards the network's words (matcher.spelling): typing
+mistakes of every kind are undone, and French text written correctly, place names and
+acronyms are never touched, on texts written by other hands than the network's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.territories.referential import REFERENTIAL_FILE, place_name_words
+from matcher.evaluation import hurried
+from matcher.spelling import Speller, edits1, french_speller, word_counts
+from tests.conftest import FIXTURES
+
+
+def _texts(path: Path) -> list[str]:
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return [s["text"] for r in records for s in r["statements"]] + [
+        r["description"] for r in records if r.get("description")
+    ]
+
+
+DEMO = _texts(FIXTURES / "demo" / "organisations.json")
+EVAL = _texts(FIXTURES / "eval" / "organisations.json")
+QUERIES = [q["text"] for q in json.loads((FIXTURES / "eval" / "queries.json").read_text("utf-8"))]
+
+
+@pytest.fixture(scope="module")
+def speller() -> Speller:
+    return french_speller().with_known(place_name_words(FIXTURES / REFERENTIAL_FILE))
+
+
+def test_word_counts_fold_words_and_skip_numbers() -> None:
+    assert word_counts(["Jardins partagés", "80 JARDINS, 2e étage"]) == {
+        "jardins": 2,
+        "partages": 1,
+        "etage": 1,
+    }
+
+
+def test_edits_are_one_deletion_swap_insertion_or_neighbouring_key() -> None:
+    edits = edits1("abc")
+    assert {"bc", "bac", "abx", "abcd", "xabc", "zbc", "qbc"} <= edits  # z, q: next to a
+    assert "cab" not in edits
+    assert "mbc" not in edits  # m is far from a on AZERTY
+
+
+class TestTyposAreUndone:
+    VOCABULARY = word_counts(
+        ["Accueil des locataires dans nos résidences", "Jardins partagés au pied des bâtiments"]
+        + ["Écopâturage et plusieurs ruchers", "Accompagnement des locataires"]
+    )
+
+    @pytest.mark.parametrize(
+        ("typed", "read"),
+        [
+            ("acceuil", "accueil"),  # two letters swapped
+            ("batments", "batiments"),  # one dropped
+            ("locattaires", "locataires"),  # one doubled
+            ("residencrs", "residences"),  # one replaced by a neighbouring key
+            ("ecopaturge", "ecopaturage"),  # a word of the field, absent from French lists
+        ],
+    )
+    def test_each_kind_of_typo_becomes_the_network_word(
+        self, speller: Speller, typed: str, read: str
+    ) -> None:
+        assert speller.correct(f"un {typed} pour tous", self.VOCABULARY) == f"un {read} pour tous"
+
+    def test_a_typo_at_the_start_of_a_sentence_is_corrected_too(self, speller: Speller) -> None:
+        assert speller.correct("Pulsieurs locataires", self.VOCABULARY) == "plusieurs locataires"
+
+    def test_the_rest_of_the_text_is_kept_as_written(self, speller: Speller) -> None:
+        text = "Un lieu d’acceuil, à Aix : 3 résidences ?"
+        assert speller.correct(text, self.VOCABULARY) == "Un lieu d’accueil, à Aix : 3 résidences ?"
+
+    def test_most_typos_of_the_demo_statements_are_undone(self, speller: Speller) -> None:
+        vocabulary = word_counts(DEMO)
+        typed = [(hurried(t, typo_rate=0), hurried(t, typo_rate=1)) for t in DEMO]
+        typed = [(clean, dirty) for clean, dirty in typed if clean != dirty]
+        undone = sum(speller.correct(dirty, vocabulary) == clean for clean, dirty in typed)
+        # What is left: typos that made another word ("chantier" → "chanter", "quartiers"
+        # → "quarters"), which no speller can tell from what was meant.
+        assert undone >= 0.85 * len(typed), (undone, len(typed))
+
+
+class TestCorrectTextIsLeftAlone:
+    @pytest.mark.parametrize(
+        ("texts", "network"),
+        [(QUERIES, EVAL), (QUERIES + EVAL, DEMO), (DEMO, EVAL)],
+        ids=["eval-queries-on-their-network", "eval-texts-on-the-demo", "demo-on-the-eval"],
+    )
+    def test_french_written_by_other_hands_reads_as_written(
+        self, speller: Speller, texts: list[str], network: list[str]
+    ) -> None:
+        vocabulary = word_counts(network)
+        for text in texts:
+            for written in (text, hurried(text, typo_rate=0)):  # also without accents or capitals
+                corrected = speller.correct(written, vocabulary)
+                # A brand named after a word of the network ("Kolocations") at the start of
+                # a sentence is the one exception allowed.
+                changed = [
+                    (a, b)
+                    for a, b in zip(written.split(), corrected.split(), strict=True)
+                    if a != b
+                ]
+                assert all(a.lower().startswith("kolocation") for a, _ in changed), changed
+
+    def test_place_names_acronyms_and_names_in_capitals_are_kept(self, speller: Speller) -> None:
+        vocabulary = word_counts(["terre", "tres beau", "porte", "seine", "ANRU", "avec"])
+        known = speller.with_known(["NPNRE"])
+        for text in ("jardins a berre et trets", "corte et la seyne", "avec npnre", "avec Kolor"):
+            assert known.correct(text, vocabulary) == text
+
+    def test_short_words_and_inflections_are_kept(self, speller: Speller) -> None:
+        vocabulary = word_counts(["colorations du bati", "les canicules"])
+        assert speller.correct("bato colocations canicule", vocabulary) == (
+            "bato colocations canicule"
+        )
