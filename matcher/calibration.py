@@ -204,3 +204,10 @@ def _nonzero(values: FloatArray) -> FloatArray:
 
 def _standardise(values: npt.ArrayLike, mean: float, std: float) -> FloatArray:
     return np.asarray((np.asarray(values, dtype=np.float64) - mean) / std, dtype=np.float64)
+
+
+def calibration_sample(n: int, size: int = 400) -> npt.NDArray[np.int64]:
+    """Sorted positions of `size` rows out of `n` (all of them when fewer), drawn with a
+    fixed seed: the statements calibration reads, the same on every build of a network."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(size, n), replace=False)).astype(np.int64)

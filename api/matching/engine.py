@@ -26,14 +26,14 @@ from api.matching.repository import (
     read_network,
     vectors_query,
 )
-from api.matching.texts import ENCODING_ROLE, ROLES, organisation_texts
-from matcher.calibration import Calibration, fit_from_sample
+from api.matching.texts import ENCODING_ROLE, ROLES, organisation_texts, query_speller
+from matcher.calibration import Calibration, calibration_sample, fit_from_sample
 from matcher.delta import Changes, refit_due
 from matcher.dense import DenseScorer, NumpyDenseScorer
 from matcher.encoders import PASSAGE, QUERY, Encoder, FloatMatrix, Role, shared_encoder
-from matcher.index import PROFILE, IntArray, NetworkIndex
+from matcher.index import PROFILE, NetworkIndex
 from matcher.snapshot import NetworkSnapshot
-from matcher.spelling import Speller, french_speller
+from matcher.spelling import Speller
 from matcher.text import NORMALISATION_VERSION, normalise_for_matching
 from matcher.thesaurus import Thesaurus
 from models import (
@@ -112,11 +112,8 @@ class MatchingEngine:
         never corrected), or as written when the `spelling` setting is off."""
         if not self.settings.spelling:
             return query
-        if self._speller is None:  # read once (0.2 s); two threads may both read it
-            speller = french_speller()
-            self._speller = (
-                speller.with_known(self.thesaurus.acronyms) if self.thesaurus else speller
-            )
+        if self._speller is None:  # read once (0.7 s); two threads may both read it
+            self._speller = query_speller(self.settings.fixtures_dir, self.thesaurus)
         return self._speller.correct(query, snapshot.index.vocabulary)
 
     def expand(self, text_: str) -> str:
@@ -484,7 +481,7 @@ class MatchingEngine:
             self.settings.pg_top_k,
             self.settings.pg_exact_below,
         )
-        sample_ids = [int(ids[i]) for i in _calibration_sample(len(ids))]
+        sample_ids = [int(ids[i]) for i in calibration_sample(len(ids))]
         return (
             scorer.statement_vectors(sample_ids),
             scorer.profile_vectors([o.id for o in index.organisations[:300]]),
@@ -500,7 +497,7 @@ class MatchingEngine:
         statement_vectors, profiles = vectors
         table = index.tables["competency"]
         others = index.tables["need"]
-        sample = _calibration_sample(len(table) + len(others))
+        sample = calibration_sample(len(table) + len(others))
         from scipy.sparse import vstack
 
         lexical_rows = vstack(
@@ -589,12 +586,6 @@ class MatchingEngine:
                 if self._snapshot is snapshot:
                     self._pg_memory = memory
             return memory
-
-
-def _calibration_sample(n: int) -> IntArray:
-    """Rows (of the competencies then the needs) that calibration samples."""
-    rng = np.random.default_rng(0)
-    return np.sort(rng.choice(n, size=min(400, n), replace=False)).astype(np.int64)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Insert:

@@ -52,6 +52,14 @@ class TestTypingMistakes(OnDemoNetwork):
                 assert response.status_code == 200, response.text
                 assert response.json()["read_as"] is None, written
 
+    def test_place_names_are_not_typos(self, client: TestClient) -> None:
+        # Grans (13) and Bédoin (84) are communes one letter from "grands" and "besoin", two
+        # demo words, and neither is a French word (a bare French speller corrects them).
+        for written in ("jardins partagés à Grans", "jardins partages a bedoin"):
+            response = client.get(SEARCH, params={"q": written})
+            assert response.status_code == 200, response.text
+            assert response.json()["read_as"] is None, written
+
     def test_demo_needs_with_typos_mostly_find_the_same_first_organisation(
         self, client: TestClient, session: Session
     ) -> None:
