@@ -59,11 +59,13 @@ def _prepare_database(app: FastAPI) -> None:
 
 
 def _warm_up(app: FastAPI) -> None:
-    """Load the model and build the network index before the first request needs them."""
+    """Load the model, the speller's word lists and the network index before the first
+    request needs them."""
     try:
         with app.state.session_factory() as session:
-            app.state.matching.snapshot(session)
+            snapshot = app.state.matching.snapshot(session)
         app.state.matching.encode(["mise en route"], role=QUERY)
+        app.state.matching.correct_spelling("mise en route", snapshot)
     except Exception:  # a cold first request is better than a server that will not start
         log.exception("warm-up failed; the first request will load the model")
 

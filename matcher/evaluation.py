@@ -113,7 +113,7 @@ _LONG_WORD = re.compile(r"[a-z]{7,}")
 
 def hurried(
     text: str,
-    acronyms: Mapping[str, str] = {},  # noqa: B006  (read only)
+    acronyms: Mapping[str, str] | None = None,
     *,
     typo_rate: float = 0.2,
     seed: int = 0,
@@ -134,7 +134,7 @@ def hurried(
     contractions = sorted(
         (
             (strip_accents(expansion).lower(), acronym.lower())
-            for acronym, expansion in acronyms.items()
+            for acronym, expansion in (acronyms or {}).items()
             if len(acronym) >= 2 and acronym.isupper()
         ),
         key=lambda pair: -len(pair[0]),

@@ -55,9 +55,17 @@ def search_organisations(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    as_typed: Annotated[
+        bool,
+        Query(
+            description="Search the text as typed: its typing mistakes are not corrected "
+            "(by default a word that is neither French nor the network's, one slip from a "
+            "network word, is read as that word; `read_as` says so)."
+        ),
+    ] = False,
 ) -> SearchPage:
     """Organisations whose competencies best answer a French text, with the statements that do."""
-    return service.search(session, matching, q, territory, limit)
+    return service.search(session, matching, q, territory, limit, as_typed=as_typed)
 
 
 @router.get(

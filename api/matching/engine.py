@@ -26,7 +26,8 @@ from api.matching.repository import (
     read_network,
     vectors_query,
 )
-from api.matching.texts import ENCODING_ROLE, ROLES, organisation_texts, query_speller
+from api.matching.speller import query_speller
+from api.matching.texts import ENCODING_ROLE, ROLES, organisation_texts
 from matcher.calibration import Calibration, calibration_sample, fit_from_sample
 from matcher.delta import Changes, refit_due
 from matcher.dense import DenseScorer, NumpyDenseScorer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -38,15 +39,23 @@ SEARCH_TEXT_PATTERN = r"[^ \t\r\n]"
 
 
 def search(
-    session: Session, matching: MatchingEngine, q: str, territory: str | None, limit: int
+    session: Session,
+    matching: MatchingEngine,
+    q: str,
+    territory: str | None,
+    limit: int,
+    *,
+    as_typed: bool = False,
 ) -> SearchPage:
-    """Organisations whose competencies best answer `q` (French free text), inside
-    `territory` (a reference, see `territories.service.resolve_ref`) when given.
+    """Organisations whose competencies best answer `q` (French free text, read in Unicode
+    NFC, its typing mistakes corrected unless `as_typed`: see `MatchingEngine.
+    correct_spelling`), inside `territory` (a reference, see
+    `territories.service.resolve_ref`) when given.
     Raises InvalidInput (a query of spaces only, see SEARCH_TEXT_PATTERN; an unreadable
     territory), NotFound (an unknown territory)."""
     if not re.search(SEARCH_TEXT_PATTERN, q):
         raise InvalidInput("La recherche est vide : écrivez ce que vous cherchez (q).")
-    query = " ".join(q.split())
+    query = unicodedata.normalize("NFC", " ".join(q.split()))
     target = territory_service.resolve_ref(session, territory) if territory is not None else None
     if not query:  # other blanks only (ideographic space...): nothing to look for
         return SearchPage(
@@ -56,7 +65,7 @@ def search(
         )
     place = territory_service.places_of(session, [target])[target.id] if target else None
     snapshot = matching.snapshot(session)
-    read_as = matching.correct_spelling(query, snapshot)
+    read_as = query if as_typed else matching.correct_spelling(query, snapshot)
     expanded = matching.expand(read_as)
     vector = matching.encode([expanded], role=QUERY, expanded=True)
     hits = snapshot.search(

@@ -1,41 +1,24 @@
 """The texts embeddings read: the stored roles and how an encoder reads each, an
-organisation's statements and profile, `reindex`, which embeds every text of the database
-a space lacks, and the speller a search query goes through first."""
+organisation's statements and profile, and `reindex`, which embeds every text of the
+database a space lacks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from api.matching.repository import bump_version
-from api.territories.referential import REFERENTIAL_FILE, place_name_words
 from matcher.encoders import PASSAGE, QUERY, Role
 from matcher.index import PROFILE, REQUIREMENT, REQUIREMENT_QUERY
-from matcher.spelling import Speller, french_speller
 from matcher.text import content_hash
 from models import Organisation
 from models.enums import StatementKind, Visibility
 
 if TYPE_CHECKING:
     from api.matching.engine import MatchingEngine
-    from matcher.thesaurus import Thesaurus
-
-
-def query_speller(fixtures_dir: Path, thesaurus: Thesaurus | None) -> Speller:
-    """The French speller (`matcher.spelling.french_speller`) that also leaves as written
-    the thesaurus's acronyms and every word of the referential's place names
-    (`fixtures_dir`/territories), so that "Berre" or "Trets" is never taken for a typo."""
-    places = fixtures_dir / REFERENTIAL_FILE
-    return french_speller().with_known(
-        [
-            *(thesaurus.acronyms if thesaurus else ()),
-            *(place_name_words(places) if places.exists() else ()),
-        ]
-    )
 
 
 ROLES = (*(kind.value for kind in StatementKind), PROFILE, REQUIREMENT)

@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from matcher.spelling import word_counts
-from matcher.text import fold_place_name
+from matcher.text import fold, fold_place_name
 from models import FormerCommune, ReferentialVersion, Territory, TerritoryPostalCode
 from models.enums import TerritoryLevel
 
@@ -66,7 +65,7 @@ def place_name_words(path: Path) -> frozenset[str]:
         for row in data.get(part, [])
         if isinstance(row[1], str)
     ]
-    return frozenset(word_counts(names))
+    return frozenset(fold("\n".join(names)).split())
 
 
 def referential_is_current(session: Session, path: Path) -> bool:

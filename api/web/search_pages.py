@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -33,9 +34,11 @@ def search_page(
     matching: MatchingDep,
     q: Field = "",
     territoire: Field = "",
+    tel_quel: Field = "",
 ) -> Response:
     """Organisations whose competencies answer a French text, around a territory typed by
-    name or code (the API's search service)."""
+    name or code (the API's search service); `tel_quel` (any value) searches the text
+    without correcting its typing mistakes."""
     query = q.replace("\x00", " ").strip()
     place = territoire.replace("\x00", " ").strip()
     form = {"q": query, "territoire": place}
@@ -59,9 +62,19 @@ def search_page(
     limits.costly(request.client.host if request.client else "inconnue", str(viewer.account_id))
     try:
         page = service.search(
-            session, matching, query, territory.ref if territory else None, RESULTS
+            session,
+            matching,
+            query,
+            territory.ref if territory else None,
+            RESULTS,
+            as_typed=bool(tel_quel),
         )
     except InvalidInput as exc:
         context = {"form": form, "errors": {"q": exc.message}, "page": None}
         return render(request, "search.html", context, status_code=422)
-    return render(request, "search.html", {"form": form, "errors": errors, "page": page})
+    as_typed_url = "/espace/recherche?" + urlencode({**form, "tel_quel": "1"})
+    return render(
+        request,
+        "search.html",
+        {"form": form, "errors": errors, "page": page, "as_typed_url": as_typed_url},
+    )

@@ -5,11 +5,15 @@ the page says how the query was read, and a query without mistakes is searched a
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.kit.settings import Settings
+from api.matching.engine import MatchingEngine
 from matcher.evaluation import hurried
 from tests.api.test_search import SEARCH, OnDemoNetwork, demo_connection, search_slugs
 from tests.conftest import FIXTURES
@@ -46,16 +50,39 @@ class TestTypingMistakes(OnDemoNetwork):
     def test_no_demo_need_is_read_otherwise_as_written_or_typed_without_accents(
         self, client: TestClient
     ) -> None:
-        for need in NEEDS[:12]:
+        for need in NEEDS:
             for written in (need, hurried(need, typo_rate=0)):
                 response = client.get(SEARCH, params={"q": written})
                 assert response.status_code == 200, response.text
                 assert response.json()["read_as"] is None, written
 
+    def test_as_typed_searches_the_mistakes_and_decomposed_accents_are_one_letter(
+        self, client: TestClient, session: Session
+    ) -> None:
+        typed = "acceuil des locatires"
+        response = client.get(SEARCH, params={"q": typed, "as_typed": "true"})
+        assert response.status_code == 200, response.text
+        assert response.json()["read_as"] is None
+        assert client.get(SEARCH, params={"q": typed}).json()["read_as"] == (
+            "accueil des locataires"
+        )
+        decomposed = unicodedata.normalize("NFD", "équipement des résidences")
+        page = client.get(SEARCH, params={"q": decomposed}).json()
+        assert page["query"] == "équipement des résidences"
+        assert page["read_as"] is None
+
+    def test_the_setting_off_searches_every_query_as_typed(
+        self, app: FastAPI, session: Session, settings: Settings
+    ) -> None:
+        snapshot = app.state.matching.snapshot(session)
+        assert app.state.matching.correct_spelling("acceuil", snapshot) == "accueil"
+        off = MatchingEngine(settings.model_copy(update={"spelling": False}))
+        assert off.correct_spelling("acceuil", snapshot) == "acceuil"
+
     def test_place_names_are_not_typos(self, client: TestClient) -> None:
         # Grans (13) and Bédoin (84) are communes one letter from "grands" and "besoin", two
         # demo words, and neither is a French word (a bare French speller corrects them).
-        for written in ("jardins partagés à Grans", "jardins partages a bedoin"):
+        for written in ("jardins partagés à grans", "jardins partages a bedoin"):
             response = client.get(SEARCH, params={"q": written})
             assert response.status_code == 200, response.text
             assert response.json()["read_as"] is None, written

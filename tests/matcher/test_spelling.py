@@ -108,13 +108,27 @@ class TestCorrectTextIsLeftAlone:
                 assert all(a.lower().startswith("kolocation") for a, _ in changed), changed
 
     def test_place_names_acronyms_and_names_in_capitals_are_kept(self, speller: Speller) -> None:
-        vocabulary = word_counts(["terre", "tres beau", "porte", "seine", "ANRU", "avec"])
-        known = speller.with_known(["NPNRE"])
-        for text in ("jardins a berre et trets", "corte et la seyne", "avec npnre", "avec Kolor"):
-            assert known.correct(text, vocabulary) == text
-
-    def test_short_words_and_inflections_are_kept(self, speller: Speller) -> None:
-        vocabulary = word_counts(["colorations du bati", "les canicules"])
-        assert speller.correct("bato colocations canicule", vocabulary) == (
-            "bato colocations canicule"
+        vocabulary = word_counts(["les grands besoins du secteur", "le besoin", "la ccapes"])
+        bare = Speller(speller.lexicon)
+        guarded = bare.with_known(["CCAPEX", "Grans", "Bédoin"])
+        for text in ("jardins a grans", "jardins a bedoin", "la ccapex"):
+            assert bare.correct(text, vocabulary) != text  # a slip of a network word...
+            assert guarded.correct(text, vocabulary) == text  # ...but a known word
+        # The referential's place names are known to the query speller.
+        assert speller.correct("jardins a grans et bedoin", vocabulary) == (
+            "jardins a grans et bedoin"
         )
+        # A capital inside a sentence marks a name, at the start it does not.
+        assert bare.correct("jardins à Bedoin", vocabulary) == "jardins à Bedoin"
+        assert bare.correct("Bedoin urgent", vocabulary) == "besoin urgent"
+
+    def test_a_plural_or_feminine_of_a_french_word_is_kept(self, speller: Speller) -> None:
+        # "canicules" is not in the lexicon but "canicule" is, and it is one slip away.
+        assert "canicules" not in speller.lexicon
+        assert "canicule" in speller.lexicon
+        assert speller.correct("les canicules", word_counts(["la canicule"])) == "les canicules"
+
+    def test_short_long_and_foreign_words_are_kept(self, speller: Speller) -> None:
+        vocabulary = word_counts(["bati", "accueil"])
+        for text in ("bato", "acceuilя", "acceuil" * 300):
+            assert speller.correct(text, vocabulary) == text

@@ -250,7 +250,11 @@ class TestSearch:
     ) -> None:
         page = text(member.get("/espace/recherche", params={"q": "jradins"}))
         assert "Recherche lue comme « jardins »" in page
+        assert "Rechercher plutôt « jradins », tel quel" in page
         assert "lue comme" not in text(member.get("/espace/recherche", params={"q": "jardins"}))
+        as_typed = member.get("/espace/recherche", params={"q": "jradins", "tel_quel": "1"})
+        assert as_typed.status_code == 200
+        assert "lue comme" not in text(as_typed)
 
     @pytest.mark.parametrize(
         ("params", "field"),
