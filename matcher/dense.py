@@ -273,6 +273,11 @@ class NumpyDenseScorer:
         table order."""
         return self._matrices[kind]
 
+    def profile_matrix(self) -> tuple[FloatMatrix, BoolArray]:
+        """Every organisation's profile vector, (organisations × dimension) float32 in
+        index order (zeros where it has none), and which organisations have one."""
+        return self._profiles, self._has_profile
+
     def vectors_by_text(self) -> dict[tuple[str, str], FloatMatrix]:
         """The vectors held, by (kind, content hash): what a rebuild can reuse."""
         out: dict[tuple[str, str], FloatMatrix] = {}

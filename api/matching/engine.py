@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,6 @@ def dense_encoder(model: str) -> Encoder:
 
 @lru_cache(maxsize=4)
 def _thesaurus(path: str) -> Thesaurus:
-    from pathlib import Path
-
     return Thesaurus.from_file(Path(path))
 
 
@@ -572,18 +571,18 @@ class MatchingEngine:
         )
 
     def _memory_for(self, session: Session, snapshot: NetworkSnapshot) -> PgMemory:
-        """The PostgreSQL scorer's memory of this snapshot's index; after a delta or a
-        refit (a new index), loaded again from the previous one, which lends the profile
-        vectors of unchanged texts (the first request after a write reads the changed ones)."""
+        """The PostgreSQL scorer's memory of this snapshot's index: its profile vectors
+        from the vectors the snapshot holds, or after a delta or a refit loaded again from
+        the previous memory, which lends those of unchanged texts."""
         memory = self._pg_memory
         if memory is not None and memory.index is snapshot.index:
             return memory
         with self._memory_lock:
             memory = self._pg_memory
             if memory is None or memory.index is not snapshot.index:
-                memory = load_memory(
-                    session, self.space, snapshot.index, snapshot.dimension, memory
-                )
+                held = snapshot.numpy_scorer
+                index, dimension = snapshot.index, snapshot.dimension
+                memory = load_memory(session, self.space, index, dimension, memory, held=held)
                 if self._snapshot is snapshot:
                     self._pg_memory = memory
             return memory

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from api.matching.repository import vectors_query
+from matcher.dense import NumpyDenseScorer
 from matcher.encoders import FloatMatrix
 from matcher.index import PROFILE, BoolArray, IntArray, NetworkIndex, lookup_positions
 from matcher.scoring import FloatArray
@@ -87,37 +88,48 @@ def load_memory(
     index: NetworkIndex,
     dimension: int,
     previous: PgMemory | None = None,
+    *,
+    held: NumpyDenseScorer | None = None,
 ) -> PgMemory:
-    """The `PgMemory` of an index version: profile vectors (those `previous` holds for the
-    same text are reused: a rebuild after a write reads the changed ones only) and the
-    share of stale vectors per statement kind."""
+    """The `PgMemory` of an index version: profile vectors (taken from `held`, the
+    snapshot's vectors in memory, when given; else read, those `previous` holds for the same
+    text reused, so a rebuild after a write reads the changed ones only) and the share of
+    stale vectors per statement kind."""
     driver = session.connection().connection.driver_connection
+    by_hash: dict[str, FloatMatrix] = {}
+    hash_of: dict[int, str] = {}
     with driver.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute("SELECT id, profile_hash FROM organisations WHERE profile_hash IS NOT NULL")
-        hash_of = {int(i): h for i, h in cursor.fetchall()}
-        known = previous.profile_by_hash if previous is not None else {}
-        missing = sorted({h for h in hash_of.values() if h not in known})
-        by_hash = {h: known[h] for h in hash_of.values() if h in known}
-        if missing:
+        if held is None:
             cursor.execute(
-                "SELECT content_hash, vector_send(vector) FROM embeddings "
-                "WHERE model = %(space)s AND role = %(role)s AND content_hash = ANY(%(h)s)",
-                {"space": space, "role": PROFILE, "h": missing},
+                "SELECT id, profile_hash FROM organisations WHERE profile_hash IS NOT NULL"
             )
-            by_hash.update((h, _from_send(raw)) for h, raw in cursor.fetchall())
+            hash_of = {int(i): h for i, h in cursor.fetchall()}
+            known = previous.profile_by_hash if previous is not None else {}
+            missing = sorted({h for h in hash_of.values() if h not in known})
+            by_hash = {h: known[h] for h in hash_of.values() if h in known}
+            if missing:
+                cursor.execute(
+                    "SELECT content_hash, vector_send(vector) FROM embeddings "
+                    "WHERE model = %(space)s AND role = %(role)s AND content_hash = ANY(%(h)s)",
+                    {"space": space, "role": PROFILE, "h": missing},
+                )
+                by_hash.update((h, _from_send(raw)) for h, raw in cursor.fetchall())
         cursor.execute(
             "SELECT role, count(*) FROM embeddings WHERE model = %(space)s "
             "AND role = ANY(%(roles)s) GROUP BY role",
             {"space": space, "roles": list(index.tables)},
         )
         stored = {role: int(n) for role, n in cursor.fetchall()}
-    profiles = np.zeros((index.size, dimension), dtype=np.float32)
-    has_profile = np.zeros(index.size, dtype=bool)
-    for pos, org in enumerate(index.organisations):
-        vector = by_hash.get(hash_of.get(org.id, ""))
-        if vector is not None and vector.shape[0] == dimension:
-            profiles[pos] = vector
-            has_profile[pos] = True
+    if held is not None:
+        profiles, has_profile = held.profile_matrix()
+    else:
+        profiles = np.zeros((index.size, dimension), dtype=np.float32)
+        has_profile = np.zeros(index.size, dtype=bool)
+        for pos, org in enumerate(index.organisations):
+            vector = by_hash.get(hash_of.get(org.id, ""))
+            if vector is not None and vector.shape[0] == dimension:
+                profiles[pos] = vector
+                has_profile[pos] = True
     stale = {
         kind: max(0, stored.get(kind, 0) - len(set(table.hashes))) / max(1, stored.get(kind, 0))
         for kind, table in index.tables.items()

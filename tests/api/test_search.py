@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.kit.settings import Settings
 from api.matching.engine import MatchingEngine
-from api.matching.pgvector import PgDenseScorer
+from api.matching.pgvector import PgDenseScorer, load_memory
 from api.tools.demo import load_demo
 from matcher.dense import NumpyDenseScorer
 from matcher.encoders import QUERY
@@ -786,6 +786,13 @@ class TestBothDatabasesAgree(OnDemoNetwork):
             assert np.isfinite(in_memory).any()
             assert np.array_equal(np.isnan(in_memory), np.isnan(in_sql))
             assert np.allclose(in_memory, in_sql, atol=1e-5, equal_nan=True)
+        # The memory takes its profiles from the vectors the snapshot holds, or reads them
+        # (MAILLAGE_PG_PARTNERS_IN_MEMORY=false): the same either way.
+        read = load_memory(session, matching.space, snapshot.index, snapshot.dimension)
+        assert snapshot.numpy_scorer is not None
+        assert np.array_equal(read.has_profile, scorer.memory.has_profile)
+        assert read.has_profile.any()
+        assert np.allclose(read.profiles, scorer.memory.profiles, atol=1e-6)
 
     def test_index_rows_carry_their_content_hash(self, app: FastAPI, session: Session) -> None:
         """A rebuild after a write reuses the n-gram counts of unchanged texts by hash."""
