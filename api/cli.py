@@ -456,7 +456,7 @@ def _print_demo_guide(tokens: list[DemoToken], host: str, port: int) -> None:
         )
         console.print(
             f'  curl -H "Authorization: Bearer {member.secret}" '
-            f'"{base}/api/v1/search/organisations?q=jardins+partag%C3%A9s&territory=13"',
+            f'"{base}/api/v1/search/organisations?q=jardins+partag%C3%A9s&territory=departement:13"',
             soft_wrap=True,
             highlight=False,
         )

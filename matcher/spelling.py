@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,16 +69,23 @@ _NEAR = _neighbours()
 
 
 def edits1(word: str) -> set[str]:
-    """Every string one typing mistake from `word` (a–z): a letter deleted, two
-    neighbouring letters swapped, a letter inserted, or a letter replaced by one next to it
-    on an AZERTY keyboard (Norvig, "How to write a spelling corrector", with replacements
-    kept to neighbouring keys: "colocations" is not a slip for "colorations")."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    """Every string one typing mistake from `word` (a–z) that keeps its first letter: a
+    letter deleted, two neighbouring letters swapped, a letter inserted, or a letter
+    replaced by one next to it on an AZERTY keyboard (Norvig, "How to write a spelling
+    corrector", with replacements kept to neighbouring keys: "colocations" is not a slip
+    for "colorations"). The first letter is left as typed: typists rarely miss it
+    (Yannakoudakis and Fawthrop, 1983), and changing it turned correct words into their
+    opposites ("délogement" into "relogement", "dévitalisation" into "revitalisation")."""
+    head, tail = word[:1], word[1:]
+    splits = [(tail[:i], tail[i:]) for i in range(len(tail) + 1)]
     return {
-        *(a + b[1:] for a, b in splits if b),
-        *(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1),
-        *(a + c + b[1:] for a, b in splits if b for c in _NEAR.get(b[0], "")),
-        *(a + c + b for a, b in splits for c in _LETTERS),
+        head + edit
+        for edit in (
+            *(a + b[1:] for a, b in splits if b),
+            *(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1),
+            *(a + c + b[1:] for a, b in splits if b for c in _NEAR.get(b[0], "")),
+            *(a + c + b for a, b in splits for c in _LETTERS),
+        )
     }
 
 
@@ -88,11 +95,11 @@ def _starts_sentence(text: str, at: int) -> bool:
 
 
 def _inflections(word: str) -> tuple[str, ...]:
-    """The word in the plural or the singular, where French marks it with a final s or x,
-    and in the feminine: the lexicon lists some forms of a word only ("paysage" but not
-    "paysager")."""
-    forms = (word + "s", word + "e")
-    return (*forms, word[:-1]) if word.endswith(("s", "x")) else forms
+    """The word in the singular, where French marks the plural with a final s or x, and in
+    the feminine: the lexicon lists some forms of a word only ("canicule" but not
+    "canicules"). Not the plural of a singular in the lexicon: "inserion" + s is a verb
+    form there (the caller checks the network's words for it)."""
+    return (word + "e", word[:-1]) if word.endswith(("s", "x")) else (word + "e",)
 
 
 @dataclass(frozen=True)
@@ -104,21 +111,26 @@ class Speller:
 
     lexicon: Mapping[str, int]
     known: frozenset[str] = frozenset()
+    # The accented spelling of a folded French word ("precarite" -> "précarité"): how a
+    # correction is written, so that it reads as the word typed correctly would.
+    spellings: Mapping[str, str] = field(default_factory=dict)
 
     def with_known(self, words: Iterable[str]) -> Speller:
         """This speller, also leaving `words` (any spelling) as written."""
-        return Speller(self.lexicon, self.known | {fold(w) for w in words})
+        return Speller(self.lexicon, self.known | {fold(w) for w in words}, self.spellings)
 
     def _known(self, word: str, vocabulary: Mapping[str, int]) -> bool:
         return word in vocabulary or word in self.lexicon or word in self.known
 
     def correct(self, text: str, vocabulary: Mapping[str, int]) -> str:
-        """`text` with each misspelt word replaced by its correction (folded), every other
-        character as written. `vocabulary`: the network's word counts (`word_counts`)."""
+        """`text` with each misspelt word replaced by its correction (in lower case, accented
+        as French writes it), every other character as written. `vocabulary`: the network's word counts (`word_counts`)."""
+
+        shouted = text.isupper()  # every word in capitals: none of them is a name
 
         def fix(match: re.Match[str]) -> str:
             written = match.group(0)
-            if not written.islower() and not _starts_sentence(text, match.start()):
+            if not (written.islower() or shouted or _starts_sentence(text, match.start())):
                 return written  # a name ("Kolocations", "Berre") or an acronym
             word = fold(written)
             if (
@@ -129,10 +141,13 @@ class Speller:
                 return written
             if any(self._known(form, vocabulary) for form in _inflections(word)):
                 return written
+            if word + "s" in vocabulary or word + "x" in vocabulary:
+                return written  # the singular of a network word: not a slip
             in_network = [w for w in edits1(word) if w in vocabulary]
             if not in_network:
                 return written
-            return max(in_network, key=lambda w: (vocabulary[w], self.lexicon.get(w, 0), w))
+            best = max(in_network, key=lambda w: (vocabulary[w], self.lexicon.get(w, 0), w))
+            return self.spellings.get(best, best)
 
         return _WORD.sub(fix, text)
 
@@ -160,6 +175,10 @@ def french_speller() -> Speller:
     from spellchecker import SpellChecker
 
     lexicon: Counter[str] = Counter()
+    spellings: dict[str, tuple[int, str]] = {}
     for word, frequency in SpellChecker(language="fr").word_frequency.dictionary.items():
-        lexicon[fold(word)] += int(frequency)
-    return Speller(lexicon, _encoder_words())
+        folded = fold(word)
+        lexicon[folded] += int(frequency)
+        if folded not in spellings or spellings[folded][0] < frequency:
+            spellings[folded] = (int(frequency), word)
+    return Speller(lexicon, _encoder_words(), {f: w for f, (_, w) in spellings.items()})

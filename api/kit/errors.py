@@ -199,10 +199,12 @@ def french_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             message = f"Valeur non autorisée ; valeurs possibles : {ctx['expected']}."
         elif kind in {"string_too_short", "string_too_long"} and ctx:
             bound = ctx.get("min_length", ctx.get("max_length"))
-            message = f"{message[:-1]} (limite : {bound} caractères)."
+            unit = "caractère" if bound == 1 else "caractères"
+            message = f"{message[:-1]} (limite : {bound} {unit})."
         elif kind in {"too_short", "too_long"} and ctx:
             bound = ctx.get("min_length", ctx.get("max_length"))
-            message = f"{message[:-1]} (limite : {bound} éléments)."
+            unit = "élément" if bound == 1 else "éléments"
+            message = f"{message[:-1]} (limite : {bound} {unit})."
         elif kind in {"greater_than_equal", "less_than_equal"} and ctx:
             bound = ctx.get("ge", ctx.get("le"))
             message = f"{message[:-1]} (limite : {bound})."

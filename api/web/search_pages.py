@@ -22,6 +22,8 @@ router = APIRouter(route_class=Route, include_in_schema=False)
 PAGE = access(Access.public)  # the page checks the session (`Member`)
 MAX_QUERY = 2000
 RESULTS = 20
+# What `tel_quel` reads as "search the text as typed" (anything else: corrected).
+AS_TYPED = frozenset({"1", "oui", "true", "on", "vrai"})
 # The form's fields are read as text, whatever their length, and answered in French.
 Field = Annotated[str, Query(max_length=100_000)]
 
@@ -37,8 +39,8 @@ def search_page(
     tel_quel: Field = "",
 ) -> Response:
     """Organisations whose competencies answer a French text, around a territory typed by
-    name or code (the API's search service); `tel_quel` (any value) searches the text
-    without correcting its typing mistakes."""
+    name or code (the API's search service); `tel_quel=1` (or oui) searches the
+    text without correcting its typing mistakes."""
     query = q.replace("\x00", " ").strip()
     place = territoire.replace("\x00", " ").strip()
     form = {"q": query, "territoire": place}
@@ -67,7 +69,7 @@ def search_page(
             query,
             territory.ref if territory else None,
             RESULTS,
-            as_typed=bool(tel_quel),
+            as_typed=tel_quel.strip().lower() in AS_TYPED,
         )
     except InvalidInput as exc:
         context = {"form": form, "errors": {"q": exc.message}, "page": None}

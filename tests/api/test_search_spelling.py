@@ -39,7 +39,7 @@ class TestTypingMistakes(OnDemoNetwork):
         assert response.status_code == 200, response.text
         page = response.json()
         assert page["query"] == typed
-        assert page["read_as"] == "un lieu d'accueil pour les locataires dans nos residences"
+        assert page["read_as"] == "un lieu d'accueil pour les locataires dans nos résidences"
         assert search_slugs(client, session, q=typed) == search_slugs(
             client, session, q=page["read_as"]
         )

@@ -255,6 +255,8 @@ class TestSearch:
         as_typed = member.get("/espace/recherche", params={"q": "jradins", "tel_quel": "1"})
         assert as_typed.status_code == 200
         assert "lue comme" not in text(as_typed)
+        corrected = member.get("/espace/recherche", params={"q": "jradins", "tel_quel": "0"})
+        assert "Recherche lue comme « jardins »" in text(corrected)
 
     @pytest.mark.parametrize(
         ("params", "field"),
