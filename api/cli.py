@@ -266,23 +266,32 @@ def eval_command(
             f"STS-B français ({pairs} paires), {settings.model} : Spearman {rho * 100:.1f}"
         )
     table = Table("méthode", "description", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
+    hurried_table = Table("méthode", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
 
-    def show(result: MethodResult) -> None:
+    def search_row(result: MethodResult, into: Table, label: str, *described: str) -> None:
+        """One method's search scores: a line as it comes, a row of `into` for the end."""
         s = result.scores
         console.print(
-            f"{result.method.name:<34} nDCG@10 {s.ndcg10:.3f}  Recall@5 {s.recall5:.3f}  "
-            f"MRR {s.mrr:.3f}  ({s.queries} requêtes, {result.seconds:.1f} s)",
+            f"{label}{result.method.name:<{34 - len(label)}} nDCG@10 {s.ndcg10:.3f}  "
+            f"Recall@5 {s.recall5:.3f}  MRR {s.mrr:.3f}  ({s.queries} requêtes, "
+            f"{result.seconds:.1f} s)",
             soft_wrap=True,
         )
-        table.add_row(
+        into.add_row(
             result.method.name,
-            result.method.description,
+            *described,
             f"{s.ndcg10:.3f}",
             f"{s.recall5:.3f}",
             f"{s.mrr:.3f}",
             str(s.queries),
             f"{result.seconds:.1f} s",
         )
+
+    def show(result: MethodResult) -> None:
+        search_row(result, table, "", result.method.description)
+
+    def show_hurried(result: MethodResult) -> None:
+        search_row(result, hurried_table, "saisie à la hâte ")
 
     partner_table = Table(
         "méthode", "classement", "nDCG@10", "Recall@10", "MRR", "organisations", "durée"
@@ -307,24 +316,6 @@ def eval_command(
                 str(s.queries),
                 seconds,
             )
-
-    hurried_table = Table("méthode", "nDCG@10", "Recall@5", "MRR", "requêtes", "durée")
-
-    def show_hurried(result: MethodResult) -> None:
-        s = result.scores
-        console.print(
-            f"saisie à la hâte {result.method.name:<17} nDCG@10 {s.ndcg10:.3f}  "
-            f"Recall@5 {s.recall5:.3f}  MRR {s.mrr:.3f}  ({s.queries} requêtes)",
-            soft_wrap=True,
-        )
-        hurried_table.add_row(
-            result.method.name,
-            f"{s.ndcg10:.3f}",
-            f"{s.recall5:.3f}",
-            f"{s.mrr:.3f}",
-            str(s.queries),
-            f"{result.seconds:.1f} s",
-        )
 
     console.print(
         f"Modèle réglé : {settings.model} ; seuil de score : {settings.search_min_score} ; "

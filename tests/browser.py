@@ -47,7 +47,7 @@ def artifacts() -> Path:
 
 def _unavailable(why: str) -> None:
     if os.environ.get("MAILLAGE_ALLOW_NO_BROWSER") == "1":
-        pytest.skip(f"{why} (MAILLAGE_ALLOW_NO_BROWSER=1)")
+        pytest.skip(reason=f"{why} (MAILLAGE_ALLOW_NO_BROWSER=1)")
     pytest.fail(
         f"{why}: install Debian's chromium (apt-get install chromium), or set "
         "MAILLAGE_ALLOW_NO_BROWSER=1 to skip the browser tests",

@@ -28,6 +28,14 @@ NEEDS = [
 ]
 
 
+def read_as(client: TestClient, q: str) -> str | None:
+    """How search read `q` (null: as written)."""
+    response = client.get(SEARCH, params={"q": q})
+    assert response.status_code == 200, response.text
+    value: str | None = response.json()["read_as"]
+    return value
+
+
 @pytest.mark.slow
 class TestTypingMistakes(OnDemoNetwork):
     def test_a_misspelt_query_finds_what_the_right_one_finds_and_says_how_it_read_it(
@@ -52,9 +60,7 @@ class TestTypingMistakes(OnDemoNetwork):
     ) -> None:
         for need in NEEDS:
             for written in (need, hurried(need, typo_rate=0)):
-                response = client.get(SEARCH, params={"q": written})
-                assert response.status_code == 200, response.text
-                assert response.json()["read_as"] is None, written
+                assert read_as(client, written) is None, written
 
     def test_as_typed_searches_the_mistakes_and_decomposed_accents_are_one_letter(
         self, client: TestClient, session: Session
@@ -63,9 +69,7 @@ class TestTypingMistakes(OnDemoNetwork):
         response = client.get(SEARCH, params={"q": typed, "as_typed": "true"})
         assert response.status_code == 200, response.text
         assert response.json()["read_as"] is None
-        assert client.get(SEARCH, params={"q": typed}).json()["read_as"] == (
-            "accueil des locataires"
-        )
+        assert read_as(client, typed) == "accueil des locataires"
         decomposed = unicodedata.normalize("NFD", "équipement des résidences")
         page = client.get(SEARCH, params={"q": decomposed}).json()
         assert page["query"] == "équipement des résidences"
@@ -83,9 +87,7 @@ class TestTypingMistakes(OnDemoNetwork):
         # Grans (13) and Bédoin (84) are communes one letter from "grands" and "besoin", two
         # demo words, and neither is a French word (a bare French speller corrects them).
         for written in ("jardins partagés à grans", "jardins partages a bedoin"):
-            response = client.get(SEARCH, params={"q": written})
-            assert response.status_code == 200, response.text
-            assert response.json()["read_as"] is None, written
+            assert read_as(client, written) is None, written
 
     def test_demo_needs_with_typos_mostly_find_the_same_first_organisation(
         self, client: TestClient, session: Session
